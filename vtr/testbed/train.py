@@ -1,0 +1,223 @@
+"""Training recipe of the testbed (`vtr testbed train`), staged like LLaVA, on 2 CPU cores.
+
+Stage 0 - vision pretraining (stands in for CLIP): the CLIP vision tower learns dense per-patch
+  targets the generator knows (colour, shape, size, word, object centre, the patch's own row and
+  column) plus a multi-hot scene summary on CLS. Then it is frozen, as LLaVA freezes CLIP.
+Stage 1 - instruction tuning of projector + decoder on multi-turn conversations about one image
+  (1-4 questions, as in LLaVA's instruction data: the 144 image tokens are paid once per image).
+  The answer is predicted at the constant trigger `assistant:`; an auxiliary loss also asks for it
+  at the last question word for the first part of training, decayed to zero. Why: from scratch a
+  decoder does not find the two-step route trigger -> question -> image in a CPU budget (see the
+  testbed chapter); the auxiliary target builds the retrieval first, the trigger then copies it.
+  Objects per image grow 1 -> 6 over the first 40% of the stage (curriculum).
+Stage 2 - trigger only: no auxiliary loss, learning rate decays to zero.
+
+Deterministic for a given seed and thread count (step counts, not wall-clock budgets).
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import benchmark, evaluate, scenes, tasks
+from .model import TRIGGER, TestbedSpec, WordTokenizer, build_model, pixel_values, save_testbed
+
+
+@dataclass
+class Recipe:
+    seed: int = 0
+    threads: int = 2
+    vision_steps: int = 500
+    vision_batch: int = 64
+    vision_lr: float = 1e-3
+    lm_steps: int = 1800       # stage 1
+    tune_steps: int = 500      # stage 2
+    batch: int = 32            # images (conversations) per step
+    max_turns: int = 4
+    lr: float = 1.5e-3
+    warmup: int = 100
+    aux_until: float = 0.6     # fraction of stage 1 after which the auxiliary weight is 0
+    curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
+    eval_every: int = 250
+    eval_questions: int = 300
+
+
+# --------------------------------------------------------------------------- stage 0
+
+def _vision_heads(hidden: int) -> torch.nn.ModuleDict:
+    heads = {k: torch.nn.Linear(hidden, n) for k, n in scenes.LABEL_SPACES.items()}
+    heads["summary"] = torch.nn.Linear(hidden, len(scenes.COLOURS) * len(scenes.SHAPES) + len(scenes.WORDS))
+    return torch.nn.ModuleDict(heads)
+
+
+def train_vision(model, recipe: Recipe, log) -> None:
+    tower = model.model.vision_tower
+    heads = _vision_heads(tower.config.hidden_size)
+    params = list(tower.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=recipe.vision_lr, weight_decay=0.01)
+    sched = _schedule(opt, recipe.vision_steps, warmup=50)
+    rng = np.random.default_rng(recipe.seed + 500)
+    tower.train()
+    for step in tqdm(range(recipe.vision_steps), desc="stage 0: vision"):
+        scs = [scenes.sample_scene(rng, int(rng.integers(1, 9))) for _ in range(recipe.vision_batch)]
+        px = pixel_values([scenes.render(s) for s in scs])
+        labels = [scenes.patch_labels(s) for s in scs]
+        h = tower(px).last_hidden_state
+        patches, cls = h[:, 1:], h[:, 0]
+        losses = {}
+        for k in scenes.LABEL_SPACES:
+            y = torch.from_numpy(np.stack([lab[k] for lab in labels]))
+            w = 2.0 if k in ("word", "shape") else 1.0
+            losses[k] = w * F.cross_entropy(heads[k](patches).flatten(0, 1), y.flatten())
+        summ = torch.from_numpy(np.stack([scenes.scene_summary_labels(s) for s in scs]))
+        losses["summary"] = F.binary_cross_entropy_with_logits(heads["summary"](cls), summ)
+        loss = sum(losses.values())
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        sched.step()
+        if step % 50 == 0 or step == recipe.vision_steps - 1:
+            with torch.no_grad():
+                acc = {}
+                for k in ("colour", "shape", "word"):
+                    y = torch.from_numpy(np.stack([lab[k] for lab in labels]))
+                    pred = heads[k](patches).argmax(-1)
+                    fg = y > 0
+                    acc[k] = float((pred[fg] == y[fg]).float().mean())
+            log({"stage": 0, "step": step, "loss": float(loss), "fg_patch_acc": acc})
+    for p in tower.parameters():
+        p.requires_grad_(False)
+    tower.eval()
+
+
+# --------------------------------------------------------------------------- stage 1 and 2
+
+def conversation(scene, rng, tok: WordTokenizer, max_turns: int):
+    """Ids of a multi-turn conversation and its supervised positions (pos, target, kind)."""
+    n_img = scenes.GRID * scenes.GRID
+    ids = [tok.bos_id] + [tok.image_id] * n_img
+    targets = []
+    families = list(tasks.FAMILIES)
+    rng.shuffle(families)
+    for fam in families[: int(rng.integers(1, max_turns + 1))]:
+        q = tasks.ask(scene, fam, rng)
+        if q is None:
+            continue
+        ans = tok.index[q.answer]
+        ids += tok.encode(q.text)
+        targets.append((len(ids) - 1, ans, "aux"))  # last question word -> answer
+        ids += tok.encode("?") + [tok.trigger_id]
+        targets.append((len(ids) - 1, ans, "main"))  # trigger -> answer
+        ids.append(ans)
+        targets.append((len(ids) - 1, tok.eos_id, "eos"))
+        ids.append(tok.eos_id)
+    if not targets:  # every scene supports `text`
+        return conversation(scene, rng, tok, max_turns)
+    return ids, targets
+
+
+def _schedule(opt, total: int, warmup: int, hold: float = 0.3):
+    def f(step):
+        if step < warmup:
+            return (step + 1) / warmup
+        t = (step - warmup) / max(1, total - warmup)
+        return 1.0 if t < hold else 0.5 * (1 + math.cos(math.pi * (t - hold) / (1 - hold)))
+    return torch.optim.lr_scheduler.LambdaLR(opt, f)
+
+
+def train_language(model, recipe: Recipe, log, heldout) -> None:
+    tok = WordTokenizer()
+    trainable = list(model.model.multi_modal_projector.parameters()) + \
+        list(model.model.language_model.parameters()) + list(model.lm_head.parameters())
+    opt = torch.optim.AdamW(trainable, lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.98))
+    total = recipe.lm_steps + recipe.tune_steps
+    sched = _schedule(opt, total, recipe.warmup)
+    rng = np.random.default_rng(recipe.seed + 1000)
+    for step in tqdm(range(total), desc="stage 1-2: language"):
+        model.model.language_model.train()
+        frac = step / recipe.lm_steps
+        max_obj = 6 if frac >= recipe.curriculum else 1 + int(5 * frac / recipe.curriculum)
+        aux_w = max(0.0, 1.0 - frac / recipe.aux_until)
+        scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
+        convs = [conversation(s, rng, tok, recipe.max_turns) for s in scs]
+        width = max(len(c[0]) for c in convs)
+        ids = torch.full((len(convs), width), tok.pad_id, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        rows, cols, tgts, weights = [], [], [], []
+        for b, (seq, targets) in enumerate(convs):
+            ids[b, : len(seq)] = torch.tensor(seq)
+            mask[b, : len(seq)] = 1
+            for pos, tgt, kind in targets:
+                w = {"main": 1.0, "aux": aux_w, "eos": 0.1}[kind]
+                if w > 0:
+                    rows.append(b), cols.append(pos), tgts.append(tgt), weights.append(w)
+        hidden = model.model(input_ids=ids, attention_mask=mask,
+                             pixel_values=pixel_values([scenes.render(s) for s in scs]),
+                             use_cache=False).last_hidden_state
+        logits = model.lm_head(hidden[torch.tensor(rows), torch.tensor(cols)])
+        w = torch.tensor(weights)
+        loss = (F.cross_entropy(logits, torch.tensor(tgts), reduction="none") * w).sum() / w.sum()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        opt.step()
+        sched.step()
+        if step % 25 == 0:
+            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": float(loss),
+                 "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "max_objects": max_obj})
+        if (step + 1) % recipe.eval_every == 0 or step == total - 1:
+            model.eval()
+            res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
+            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "heldout": res})
+
+
+def heldout_split(n: int) -> "benchmark.Split":
+    """A fixed in-memory monitoring set (seed 3), disjoint from val (1) and test (2)."""
+    from ..benchmarks.jsonl import Sample, Split
+
+    rng = np.random.default_rng(3)
+    samples, images = [], {}
+    for i in range(n):
+        scene = scenes.sample_scene(rng, int(rng.integers(2, 7)))
+        q = tasks.ask_any(scene, rng)
+        images[str(i)] = scenes.render(scene)
+        samples.append(Sample(id=str(i), image=str(i), question=q.text, answer=q.answer, family=q.family))
+    split = Split(".", samples)
+    split._cache.update(images)
+    return split
+
+
+def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = None) -> dict:
+    """Run all stages and save the checkpoint, log and recipe under `out`."""
+    recipe, spec = recipe or Recipe(), spec or TestbedSpec()
+    torch.set_num_threads(recipe.threads)
+    torch.manual_seed(recipe.seed)
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "training_log.jsonl"
+    log_path.write_text("")
+    t0 = time.time()
+
+    def log(rec):
+        rec["seconds"] = round(time.time() - t0, 1)
+        with open(log_path, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+        if "heldout" in rec or rec.get("step", 1) % 100 == 0:
+            tqdm.write(json.dumps(rec))
+
+    model = build_model(spec, seed=recipe.seed)
+    train_vision(model, recipe, log)
+    train_language(model, recipe, log, heldout_split(recipe.eval_questions))
+    model.eval()
+    meta = {"recipe": asdict(recipe), "spec": asdict(spec), "seconds": round(time.time() - t0, 1),
+            "torch": torch.__version__, "trigger": TRIGGER}
+    save_testbed(model, WordTokenizer(), spec, out, extra=meta)
+    return meta
