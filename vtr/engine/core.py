@@ -1,0 +1,371 @@
+"""The pruning engine: runs any `Policy` inside an unmodified transformers MLLM.
+
+`prune(model, policy)` is a context manager that installs forward hooks and removes them on exit;
+the model's code, weights and attention implementation are untouched (SDPA stays on).
+
+What the hooks modify, exactly:
+- top-level pre-hook: reads `input_ids` (image positions are found from the image token id(s),
+  never from offsets).
+- vision-tower hooks (only when the policy has an encoder step): read the feature layer's input
+  and output, to offer CLS attention / CLS similarity / keys to the policy.
+- language-model pre-hook: at prefill, records padding, positions and image positions; for an
+  encoder step, writes the policy's replacement features into `inputs_embeds`. At a decode step
+  after a pruned prefill, replaces `attention_mask`/`position_ids` by ones consistent with the
+  pruned cache.
+- decoder-layer pre-hooks: before layer l, asks the policy which vision tokens survive and gathers
+  `hidden_states`, `position_embeddings` (cos, sin) and `position_ids` accordingly, and passes a
+  4-D boolean mask (causal, padding-aware, per sample). Each layer's KV cache therefore holds only
+  the tokens that layer saw; decoding with `generate()` attends to exactly those.
+- language-model post-hook: remembers the cache so that decode steps continue the same plan.
+
+Position ids: "original" (default) keeps every surviving token's original position (the RoPE
+phases the model would have used without pruning); "renumber" renumbers survivors consecutively
+at each pruning step (1-D RoPE only). Until something is pruned, the model's own tensors pass
+through untouched, so a keep-all policy is bit-identical to the unpatched model.
+
+Batches: selection is per sample; samples that keep different numbers of tokens are left-padded
+inside the layer and masked.
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+
+import torch
+
+from .. import scores as S
+from .adapters import Adapter, adapter_for
+from .policy import EncoderView, LayerView, Policy, UnsupportedInput
+
+POSITION_MODES = ("original", "renumber")
+
+
+@dataclass
+class _Pass:
+    """State of one prefill, carried from layer to layer and then through decode steps."""
+    vision: torch.Tensor
+    valid: torch.Tensor
+    vision_index: torch.Tensor
+    text_query: torch.Tensor
+    pos: torch.Tensor                     # (B, T) or (3, B, T) positions of the current tokens
+    pe: tuple | None = None               # current (cos, sin), once changed
+    mask: torch.Tensor | None = None      # current 4-D bool mask, once changed
+    changed: bool = False
+    encoder_keep: torch.Tensor | None = None
+    layer_valid: list = field(default_factory=list)  # per layer: (B, T_l) valid keys in its cache
+    layer_next: list = field(default_factory=list)   # per layer: (B,) next position (renumber mode)
+    next_pos: torch.Tensor | None = None  # (B,) next original position for decoding
+    cache: object = None
+    scored: dict = field(default_factory=dict)
+    decoded: int = 0                      # tokens decoded after the prefill
+
+
+class PruningSession:
+    def __init__(self, model, policy: Policy, positions: str = "original"):
+        if positions not in POSITION_MODES:
+            raise ValueError(f"unknown position mode {positions!r}; expected one of {POSITION_MODES}")
+        self.model, self.policy, self.positions = model, policy, positions
+        self.adapter: Adapter = adapter_for(model)
+        if positions == "renumber" and self.adapter.mrope:
+            raise UnsupportedInput(f"{self.adapter.family} uses multimodal RoPE: renumbering positions is "
+                                   "undefined there; use positions='original'")
+        self.lm = self.adapter.language_model(model)
+        self.layers = self.adapter.layers(model)
+        if hasattr(policy, "check_model"):
+            policy.check_model(len(self.layers))
+        self.image_ids = self.adapter.image_token_ids(model)
+        self.state: _Pass | None = None
+        self._input_ids = None
+        self._vision_capture: dict = {}
+        self._handles = []
+        self.last_stats: dict = {}
+
+    # ------------------------------------------------------------------ install / remove
+    def install(self):
+        add = self._handles.append
+        add(self.model.register_forward_pre_hook(self._top_pre, with_kwargs=True))
+        add(self.lm.register_forward_pre_hook(self._lm_pre, with_kwargs=True))
+        add(self.lm.register_forward_hook(self._lm_post, with_kwargs=True))
+        for i, layer in enumerate(self.layers):
+            add(layer.register_forward_pre_hook(self._make_layer_pre(i), with_kwargs=True))
+        if type(self.policy).encoder_step is not Policy.encoder_step:
+            layers = self.adapter.vision_layers(self.model)
+            feat = layers[self.adapter.feature_layer_index(self.model)]
+            add(feat.self_attn.register_forward_pre_hook(self._vision_attn_pre, with_kwargs=True))
+            add(feat.register_forward_hook(self._vision_out))
+        return self
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+        self.state = None
+
+    # ------------------------------------------------------------------ hooks
+    def _top_pre(self, module, args, kwargs):
+        ids = kwargs.get("input_ids", args[0] if args else None)
+        self._input_ids = ids
+        return None
+
+    def _vision_attn_pre(self, module, args, kwargs):
+        self._vision_capture["attn_in"] = kwargs.get("hidden_states", args[0] if args else None)
+        self._vision_capture["attn"] = module
+
+    def _vision_out(self, module, args, output):
+        self._vision_capture["out"] = output[0] if isinstance(output, tuple) else output
+
+    def _lm_pre(self, module, args, kwargs):
+        embeds = kwargs.get("inputs_embeds")
+        if embeds is None:
+            raise UnsupportedInput("the engine expects the decoder to be called with inputs_embeds "
+                                   "(as every supported multimodal model does)")
+        B, T, _ = embeds.shape
+        cache = kwargs.get("past_key_values")
+        st = self.state
+        decoding = st is not None and st.cache is not None and cache is st.cache and cache.get_seq_length() > 0
+        if decoding:
+            return self._decode_begin(kwargs, B, T)
+        ids = self._input_ids
+        if ids is None or ids.shape != (B, T):
+            raise UnsupportedInput("could not find the input_ids of this prefill (pass input_ids, not inputs_embeds)")
+        vision = torch.zeros_like(ids, dtype=torch.bool)
+        for i in self.image_ids:
+            vision |= ids == i
+        am = kwargs.get("attention_mask")
+        valid = am.bool() if isinstance(am, torch.Tensor) and am.ndim == 2 else torch.ones_like(vision)
+        vision &= valid
+        if not bool(vision.any(1).all()):
+            b = int((~vision.any(1)).nonzero()[0])
+            raise UnsupportedInput(f"sample {b} has no image tokens (token ids {self.image_ids}); "
+                                   "vision-token reduction needs an image in every sample")
+        vindex = torch.where(vision, vision.long().cumsum(1) - 1, torch.full_like(ids, -1))
+        first = torch.where(vision.any(1), vision.float().argmax(1), torch.zeros(B, dtype=torch.long))
+        after = torch.arange(T, device=ids.device)[None] > first[:, None]
+        text_query = after & ~vision & valid
+        pos = self.adapter.base_positions(kwargs.get("position_ids"), B, T, embeds.device)
+        self.state = _Pass(vision=vision, valid=valid, vision_index=vindex, text_query=text_query, pos=pos)
+        self.policy.start(B)
+        if type(self.policy).encoder_step is not Policy.encoder_step:
+            kwargs["inputs_embeds"] = self._encoder_step(embeds, vision)
+        return args, kwargs
+
+    def _lm_post(self, module, args, kwargs, output):
+        st = self.state
+        if st is None:
+            return None
+        if st.next_pos is None:  # end of prefill
+            st.cache = getattr(output, "past_key_values", None)
+            top = st.pos if st.pos.ndim == 2 else st.pos.amax(0)
+            st.next_pos = torch.where(st.valid, top, torch.full_like(top, -1)).amax(1) + 1
+            self.last_stats = {"tokens_per_layer": [int(v.sum()) for v in st.layer_valid]}
+        else:
+            st.next_pos = st.next_pos + self._decode_len
+            st.layer_next = [n + self._decode_len for n in st.layer_next]
+            st.decoded += self._decode_len
+        return None
+
+    # ------------------------------------------------------------------ prefill: layer boundary
+    def _make_layer_pre(self, index: int):
+        def hook(module, args, kwargs):
+            st = self.state
+            if st is None:
+                return None
+            if st.next_pos is not None:  # decode step
+                return self._decode_layer(index, module, args, kwargs)
+            hidden = args[0] if args else kwargs["hidden_states"]
+            if st.changed:
+                kwargs["attention_mask"], kwargs["position_embeddings"] = st.mask, st.pe
+                if "position_ids" in kwargs and kwargs["position_ids"] is not None:
+                    kwargs["position_ids"] = st.pos if st.pos.ndim == 2 else st.pos[0]
+            keep = None
+            if index == 0 and st.encoder_keep is not None:
+                keep = st.encoder_keep
+            view = LayerView(index, hidden, st.vision, st.valid, st.vision_index, st.text_query,
+                             lambda q, h: self._score(module, hidden, kwargs, q, h))
+            decided = self.policy.keep_before(index, view)
+            if decided is not None:
+                keep = decided if keep is None else keep & decided
+            if keep is not None and bool((st.vision & st.valid & ~keep).any()):
+                hidden = self._gather(hidden, kwargs, keep)
+                args = (hidden,) + tuple(args[1:]) if args else args
+                if not args:
+                    kwargs["hidden_states"] = hidden
+            st.layer_valid.append(st.valid)
+            st.layer_next.append(st.valid.sum(1))
+            return args, kwargs
+        return hook
+
+    def _score(self, layer, hidden, kwargs, query: str, heads: str) -> torch.Tensor:
+        """Attention of the query rows onto every position, from this layer's own q/k projections."""
+        st = self.state
+        key = (id(hidden), query, heads)
+        if key in st.scored:
+            return st.scored[key]
+        attn = layer.self_attn
+        x = layer.input_layernorm(hidden)
+        B, T, _ = x.shape
+        hd = attn.head_dim
+        if query == "last":
+            last = torch.where(st.valid, torch.arange(T, device=x.device), -1).amax(1)
+            rows = last[:, None]
+            row_valid = torch.ones_like(rows, dtype=torch.bool)
+        elif query == "text_mean":
+            n = st.text_query.sum(1)
+            width = max(1, int(n.max()))
+            order = torch.sort(st.text_query.long(), dim=1, descending=True, stable=True).indices[:, :width]
+            rows = order
+            row_valid = torch.arange(width, device=x.device)[None] < n[:, None]
+        else:
+            raise ValueError(f"unknown query kind {query!r}; expected one of {S.QUERY_KINDS}")
+        xq = torch.gather(x, 1, rows[..., None].expand(-1, -1, x.shape[-1]))
+        q = attn.q_proj(xq).view(B, rows.shape[1], -1, hd).transpose(1, 2)
+        k = attn.k_proj(x).view(B, T, -1, hd).transpose(1, 2)
+        cos, sin = kwargs["position_embeddings"]
+        cos, sin = cos.expand(B, -1, -1), sin.expand(B, -1, -1)
+        idx = rows[..., None].expand(-1, -1, cos.shape[-1])
+        q = _rope(q, torch.gather(cos, 1, idx), torch.gather(sin, 1, idx))
+        k = _rope(k, cos, sin)
+        ar = torch.arange(T, device=x.device)
+        allowed = (ar[None, None] <= rows[..., None]) & st.valid[:, None]
+        probs = S.reduce_heads(S.attention_probs(q, k, allowed, attn.scaling), heads)
+        out = S.reduce_queries(probs, row_valid) * st.vision
+        st.scored[key] = out
+        return out
+
+    def _gather(self, hidden, kwargs, keep):
+        """Drop unkept vision tokens: compact each sample to the left-padded survivors."""
+        st = self.state
+        B, T, _ = hidden.shape
+        survive = st.valid & (keep | ~st.vision)
+        n = survive.sum(1)
+        width = int(n.max())
+        # order: padding slots first (left padding), then survivors in original order
+        slot_key = torch.where(survive, torch.arange(T, device=hidden.device) + T, torch.arange(T, device=hidden.device))
+        order = torch.sort(slot_key, dim=1).indices[:, T - width:]
+        new_valid = torch.gather(survive, 1, order)
+
+        def take(x):
+            idx = order.view(B, width, *([1] * (x.ndim - 2))).expand(B, width, *x.shape[2:])
+            return torch.gather(x, 1, idx)
+
+        hidden = take(hidden)
+        cos, sin = st.pe if st.changed else kwargs["position_embeddings"]
+        cos, sin = take(cos.expand(B, -1, -1)), take(sin.expand(B, -1, -1))
+        if st.pos.ndim == 2:
+            pos = torch.gather(st.pos, 1, order)
+        else:
+            pos = torch.gather(st.pos, 2, order[None].expand(st.pos.shape[0], -1, -1))
+        st.vision = torch.gather(st.vision, 1, order) & new_valid
+        st.vision_index = torch.gather(st.vision_index, 1, order)
+        st.text_query = torch.gather(st.text_query, 1, order) & new_valid
+        st.valid = new_valid
+        if self.positions == "renumber":
+            pos = torch.where(new_valid, new_valid.long().cumsum(1) - 1, torch.zeros_like(pos))
+            cos, sin = self.lm.rotary_emb(hidden, self.adapter.rope_position_ids(pos))
+        st.pos, st.pe = pos, (cos, sin)
+        st.mask = _causal_mask(new_valid)
+        st.changed = True
+        st.scored.clear()
+        kwargs["attention_mask"], kwargs["position_embeddings"] = st.mask, st.pe
+        if kwargs.get("position_ids") is not None:
+            kwargs["position_ids"] = pos if pos.ndim == 2 else pos[0]
+        return hidden
+
+    # ------------------------------------------------------------------ encoder step
+    def _encoder_step(self, embeds, vision):
+        cap = self._vision_capture
+        if "out" not in cap:
+            raise UnsupportedInput("the encoder step needs the vision tower to run in this forward (pass pixel_values)")
+        out = cap["out"]
+        B = embeds.shape[0]
+        n_vis = vision.sum(1)
+        has_cls = self.adapter.cls_token and getattr(self.model.config, "vision_feature_select_strategy", "default") == "default"
+        patches = out[:, 1:] if has_cls else out
+        if out.shape[0] != B or bool((n_vis != patches.shape[1]).any()):
+            raise UnsupportedInput("encoder-side reduction needs exactly one image per sample whose patch tokens "
+                                   "are the image tokens (not LLaVA-NeXT crops or several images)")
+        feats = embeds[vision].view(B, -1, embeds.shape[-1])
+        attn_mod, attn_in = cap.get("attn"), cap.get("attn_in")
+        keys = None
+        cls_attention = None
+        if attn_mod is not None:
+            hd = attn_mod.head_dim
+            k = attn_mod.k_proj(attn_in).view(B, attn_in.shape[1], -1, hd).transpose(1, 2)
+            keys = k[:, :, 1:] if has_cls else k
+            if has_cls:
+                q_cls = attn_mod.q_proj(attn_in[:, 0]).view(B, -1, hd)
+                cls_attention = lambda: S.cls_attention(q_cls, keys, attn_mod.scale)  # noqa: E731
+        side = int(round(patches.shape[1] ** 0.5))
+        grid = (side, side) if side * side == patches.shape[1] else None
+        view = EncoderView(feats, patches, out[:, 0] if has_cls else None, keys, cls_attention, grid)
+        result = self.policy.encoder_step(view)
+        self._vision_capture = {}
+        if result is None:
+            return embeds
+        new_feats, keep = result
+        embeds = embeds.clone()
+        embeds[vision] = new_feats.reshape(-1, embeds.shape[-1]).to(embeds.dtype)
+        full_keep = torch.ones_like(vision)
+        full_keep[vision] = keep.reshape(-1)
+        self.state.encoder_keep = full_keep
+        return embeds
+
+    # ------------------------------------------------------------------ decode
+    def _decode_begin(self, kwargs, B, t):
+        st = self.state
+        self._decode_len = t
+        if not st.changed:
+            return None  # nothing was pruned: the model's own masks and positions are right
+        pos = st.next_pos[:, None] + torch.arange(t, device=st.next_pos.device)[None]
+        kwargs["position_ids"] = self.adapter.rope_position_ids(pos)
+        first = st.layer_valid[0]
+        kwargs["attention_mask"] = torch.cat(
+            [first, torch.ones(B, st.decoded + t, dtype=first.dtype, device=first.device)], 1).long()
+        return (), kwargs
+
+    def _decode_layer(self, index, module, args, kwargs):
+        st = self.state
+        if not st.changed:
+            return None
+        hidden = args[0] if args else kwargs["hidden_states"]
+        B, t, _ = hidden.shape
+        past = st.layer_valid[index]
+        prev = torch.cat([past, torch.ones(B, st.decoded, dtype=torch.bool, device=past.device)], 1)
+        causal = torch.ones(t, t, dtype=torch.bool, device=past.device).tril()
+        mask = torch.cat([prev[:, None, None, :].expand(B, 1, t, prev.shape[1]),
+                          causal[None, None].expand(B, 1, t, t)], -1)
+        kwargs["attention_mask"] = mask
+        if self.positions == "renumber":
+            pos = st.layer_next[index][:, None] + torch.arange(t, device=past.device)[None]
+            kwargs["position_embeddings"] = self.lm.rotary_emb(hidden, self.adapter.rope_position_ids(pos))
+        return args, kwargs
+
+
+def _rope(x, cos, sin):
+    cos, sin = cos[:, None], sin[:, None]
+    half = x.shape[-1] // 2
+    rot = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    return x * cos + rot * sin
+
+
+def _causal_mask(valid: torch.Tensor) -> torch.Tensor:
+    """(B, T) valid -> (B, 1, T, T) bool: causal, padding keys masked, padding rows see themselves."""
+    B, T = valid.shape
+    causal = torch.ones(T, T, dtype=torch.bool, device=valid.device).tril()
+    m = causal[None] & valid[:, None, :]
+    m |= torch.eye(T, dtype=torch.bool, device=valid.device)[None] & ~valid[:, :, None]
+    return m[:, None]
+
+
+@contextlib.contextmanager
+def prune(model, policy: Policy, positions: str = "original"):
+    """Run `model` under `policy` inside the block; the model is exactly as before afterwards.
+
+    >>> with prune(model, PlanPolicy(plan)):
+    ...     out = model.generate(**inputs)
+    """
+    session = PruningSession(model, policy, positions).install()
+    try:
+        yield session
+    finally:
+        session.remove()

@@ -1,0 +1,130 @@
+"""The one interface every method implements: which vision tokens survive each layer boundary.
+
+The engine calls `Policy.keep_before(layer, view)` before every decoder layer of a prefill. The
+policy returns None (no change) or a boolean mask over the current positions: True = keep. Only
+vision entries are read; text tokens always stay. An optional encoder step
+(`Policy.encoder_step`) acts on the projected image features before the decoder (it may merge
+features into the ones it keeps); the tokens it drops are removed before layer 0.
+
+Policies never touch the model: everything they may look at is in `LayerView` (hidden states,
+which positions are vision tokens, their original index, and a lazily computed attention score
+from this layer's own q/k projections) or `EncoderView`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+from .. import scores as S
+from ..plan import Plan, PlanError
+
+
+@dataclass
+class LayerView:
+    layer: int
+    hidden: torch.Tensor        # (B, T, d) input of this layer
+    vision: torch.Tensor        # (B, T) bool: position holds a vision token
+    valid: torch.Tensor         # (B, T) bool: position is not padding
+    vision_index: torch.Tensor  # (B, T) long: original index among the sample's vision tokens, -1 elsewhere
+    text_query: torch.Tensor    # (B, T) bool: text tokens after the first vision token (instruction)
+    _score: Callable[[str, str], torch.Tensor]
+
+    @property
+    def n_vision(self) -> torch.Tensor:
+        """(B,) vision tokens currently present per sample."""
+        return (self.vision & self.valid).sum(1)
+
+    def score(self, query: str = "last", heads: str = "mean") -> torch.Tensor:
+        """(B, T) attention paid to each position by the query rows (0 outside vision tokens)."""
+        return self._score(query, heads)
+
+    def keep_top(self, k: torch.Tensor | int, query: str = "last", heads: str = "mean") -> torch.Tensor:
+        """Keep mask holding the k[b] highest-scoring vision tokens of each sample."""
+        k = torch.as_tensor(k, device=self.hidden.device).expand(self.hidden.shape[0])
+        keep = S.topk_mask(self.score(query, heads), self.vision & self.valid, k)
+        return keep | ~self.vision
+
+
+@dataclass
+class EncoderView:
+    features: torch.Tensor      # (B, N, d_llm) projected image features (what the decoder receives)
+    patch_hidden: torch.Tensor  # (B, N, d_vis) vision-tower output of the patches at the feature layer
+    cls_hidden: torch.Tensor | None  # (B, d_vis) CLS output, None when the encoder has no CLS token
+    keys: torch.Tensor | None   # (B, H, N, Dh) keys of the feature layer (patches), for similarity merging
+    _cls_attention: Callable[[], torch.Tensor] | None
+    grid: tuple[int, int] | None  # patch grid (rows, cols) when the features form one grid
+
+    def cls_attention(self) -> torch.Tensor:
+        """(B, N) CLS -> patch attention in the feature layer (mean over heads)."""
+        if self._cls_attention is None:
+            raise UnsupportedInput("this vision encoder has no CLS token (e.g. SigLIP, Qwen2-VL): "
+                                   "CLS-based methods cannot run on it")
+        return self._cls_attention()
+
+    def cls_similarity(self) -> torch.Tensor:
+        if self.cls_hidden is None:
+            raise UnsupportedInput("this vision encoder has no CLS token: CLS similarity is undefined")
+        return S.cls_similarity(self.cls_hidden, self.patch_hidden)
+
+
+class UnsupportedInput(ValueError):
+    """The input or model cannot be handled (no image tokens, no CLS token, ...)."""
+
+
+class Policy:
+    """Base policy: keeps everything. Subclasses override `keep_before` and/or `encoder_step`."""
+
+    def start(self, batch_size: int) -> None:
+        """Called at the start of each prefill (reset per-batch state here)."""
+
+    def keep_before(self, layer: int, view: LayerView) -> torch.Tensor | None:
+        return None
+
+    def encoder_step(self, view: EncoderView) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """None, or (features (B, N, d), keep (B, N) bool): replacement features and which survive."""
+        return None
+
+
+class PlanPolicy(Policy):
+    """A static `Plan` plus a score rule: before layer l keep the top plan.keep[l] vision tokens.
+
+    Counts are applied per sample; when a sample has a different number of vision tokens than the
+    plan was made for (LLaVA-NeXT any-resolution), the plan's keep *rate* is applied instead.
+    """
+
+    def __init__(self, plan: Plan, query: str = "last", heads: str = "mean", scale_to_input: bool = False):
+        if query not in S.QUERY_KINDS:
+            raise ValueError(f"unknown query kind {query!r}; expected one of {S.QUERY_KINDS}")
+        if heads not in S.HEAD_REDUCTIONS:
+            raise ValueError(f"unknown head reduction {heads!r}; expected one of {S.HEAD_REDUCTIONS}")
+        self.plan, self.query, self.heads, self.scale_to_input = plan, query, heads, scale_to_input
+        self._n0: torch.Tensor | None = None
+
+    def check_model(self, n_layers: int) -> None:
+        if self.plan.n_layers != n_layers:
+            raise PlanError(f"schedule has {self.plan.n_layers} entries but the decoder has {n_layers} layers")
+
+    def target(self, layer: int, n_start: torch.Tensor) -> torch.Tensor:
+        """Per-sample keep count before `layer` for samples that started with n_start vision tokens."""
+        if self.plan.n_vision == 0:
+            return torch.zeros_like(n_start)
+        by_rate = torch.round(n_start.double() * self.plan.keep[layer] / self.plan.n_vision).long()
+        return torch.where(n_start == self.plan.n_vision, torch.full_like(n_start, self.plan.keep[layer]), by_rate)
+
+    def start(self, batch_size: int) -> None:
+        self._n0 = None
+
+    def keep_before(self, layer: int, view: LayerView) -> torch.Tensor | None:
+        if self._n0 is None:
+            self._n0 = view.n_vision.clone()
+            off = (self._n0 != self.plan.n_vision).nonzero()
+            if len(off) and not self.scale_to_input:
+                b = int(off[0])
+                raise PlanError(f"the plan was made for {self.plan.n_vision} vision tokens but sample {b} has "
+                                f"{int(self._n0[b])}; pass scale_to_input=True to apply its keep rates instead")
+        k = torch.minimum(self.target(layer, self._n0), view.n_vision)
+        if bool((k == view.n_vision).all()):
+            return None
+        return view.keep_top(k, self.query, self.heads)
