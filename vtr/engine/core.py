@@ -181,11 +181,13 @@ class PruningSession:
             if index == 0 and st.encoder_keep is not None:
                 keep = st.encoder_keep
             view = LayerView(index, hidden, st.vision, st.valid, st.vision_index, st.text_query,
-                             lambda q, h: self._score(module, hidden, kwargs, q, h))
+                             lambda q, h: self._score(module, hidden, kwargs, q, h),
+                             lambda q: self._attention(module, hidden, kwargs, q))
             decided = self.policy.keep_before(index, view)
             if decided is not None:
                 keep = decided if keep is None else keep & decided
-            if keep is not None and bool((st.vision & st.valid & ~keep).any()):
+            drops_text = getattr(self.policy, "may_drop_text", False)
+            if keep is not None and bool(((st.vision if not drops_text else True) & st.valid & ~keep).any()):
                 hidden = self._gather(hidden, kwargs, keep)
                 args = (hidden,) + tuple(args[1:]) if args else args
                 if not args:
@@ -195,28 +197,34 @@ class PruningSession:
             return args, kwargs
         return hook
 
-    def _score(self, layer, hidden, kwargs, query: str, heads: str) -> torch.Tensor:
-        """Attention of the query rows onto every position, from this layer's own q/k projections."""
+    def _query_rows(self, query, T, device):
+        """(rows (B, Q) positions, row_valid (B, Q)) for a query kind or a (B, T) bool mask of rows."""
         st = self.state
-        key = (id(hidden), query, heads)
+        if isinstance(query, torch.Tensor):
+            sel = query & st.valid
+        elif query == "last":
+            last = torch.where(st.valid, torch.arange(T, device=device), -1).amax(1)
+            return last[:, None], torch.ones(len(last), 1, dtype=torch.bool, device=device)
+        elif query == "text_mean":
+            sel = st.text_query
+        else:
+            raise ValueError(f"unknown query kind {query!r}; expected one of {S.QUERY_KINDS} or a bool mask")
+        n = sel.sum(1)
+        width = max(1, int(n.max()))
+        rows = torch.sort(sel.long(), dim=1, descending=True, stable=True).indices[:, :width]
+        return rows, torch.arange(width, device=device)[None] < n[:, None]
+
+    def _attention(self, layer, hidden, kwargs, query):
+        """Attention probabilities (B, H, Q, T) of the query rows, from this layer's own q/k projections."""
+        st = self.state
+        key = ("attn", id(hidden), query if isinstance(query, str) else id(query))
         if key in st.scored:
             return st.scored[key]
         attn = layer.self_attn
         x = layer.input_layernorm(hidden)
         B, T, _ = x.shape
         hd = attn.head_dim
-        if query == "last":
-            last = torch.where(st.valid, torch.arange(T, device=x.device), -1).amax(1)
-            rows = last[:, None]
-            row_valid = torch.ones_like(rows, dtype=torch.bool)
-        elif query == "text_mean":
-            n = st.text_query.sum(1)
-            width = max(1, int(n.max()))
-            order = torch.sort(st.text_query.long(), dim=1, descending=True, stable=True).indices[:, :width]
-            rows = order
-            row_valid = torch.arange(width, device=x.device)[None] < n[:, None]
-        else:
-            raise ValueError(f"unknown query kind {query!r}; expected one of {S.QUERY_KINDS}")
+        rows, row_valid = self._query_rows(query, T, x.device)
         xq = torch.gather(x, 1, rows[..., None].expand(-1, -1, x.shape[-1]))
         q = attn.q_proj(xq).view(B, rows.shape[1], -1, hd).transpose(1, 2)
         k = attn.k_proj(x).view(B, T, -1, hd).transpose(1, 2)
@@ -227,16 +235,26 @@ class PruningSession:
         k = _rope(k, cos, sin)
         ar = torch.arange(T, device=x.device)
         allowed = (ar[None, None] <= rows[..., None]) & st.valid[:, None]
-        probs = S.reduce_heads(S.attention_probs(q, k, allowed, attn.scaling), heads)
-        out = S.reduce_queries(probs, row_valid) * st.vision
+        out = (S.attention_probs(q, k, allowed, attn.scaling), rows, row_valid)
         st.scored[key] = out
         return out
+
+    def _score(self, layer, hidden, kwargs, query, heads: str) -> torch.Tensor:
+        """(B, T) mean attention of the query rows onto each vision position (0 elsewhere)."""
+        probs, rows, row_valid = self._attention(layer, hidden, kwargs, query)
+        return S.reduce_queries(S.reduce_heads(probs, heads), row_valid) * self.state.vision
 
     def _gather(self, hidden, kwargs, keep):
         """Drop unkept vision tokens: compact each sample to the left-padded survivors."""
         st = self.state
         B, T, _ = hidden.shape
-        survive = st.valid & (keep | ~st.vision)
+        if getattr(self.policy, "may_drop_text", False):
+            # text may go too (CLS-knee stage 2), but never the last token: it produces the output
+            T_ar = torch.arange(T, device=hidden.device)
+            last = torch.where(st.valid, T_ar, -1).amax(1, keepdim=True) == T_ar
+            survive = st.valid & (keep | last)
+        else:
+            survive = st.valid & (keep | ~st.vision)
         n = survive.sum(1)
         width = int(n.max())
         # order: padding slots first (left padding), then survivors in original order

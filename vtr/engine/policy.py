@@ -30,14 +30,21 @@ class LayerView:
     vision_index: torch.Tensor  # (B, T) long: original index among the sample's vision tokens, -1 elsewhere
     text_query: torch.Tensor    # (B, T) bool: text tokens after the first vision token (instruction)
     _score: Callable[[str, str], torch.Tensor]
+    _attention: Callable | None = None
+
+    def attention(self, query="last"):
+        """(probs (B, H, Q, T), rows (B, Q), row_valid (B, Q)): per-head attention of the query rows
+        (a kind, or a (B, T) bool mask of positions) onto every position, from this layer's q/k."""
+        return self._attention(query)
 
     @property
     def n_vision(self) -> torch.Tensor:
         """(B,) vision tokens currently present per sample."""
         return (self.vision & self.valid).sum(1)
 
-    def score(self, query: str = "last", heads: str = "mean") -> torch.Tensor:
-        """(B, T) attention paid to each position by the query rows (0 outside vision tokens)."""
+    def score(self, query="last", heads: str = "mean") -> torch.Tensor:
+        """(B, T) mean attention paid to each vision position by the query rows (0 elsewhere).
+        `query`: "last" (last token), "text_mean" (text after the image), or a (B, T) bool mask."""
         return self._score(query, heads)
 
     def keep_top(self, k: torch.Tensor | int, query: str = "last", heads: str = "mean") -> torch.Tensor:
@@ -74,7 +81,11 @@ class UnsupportedInput(ValueError):
 
 
 class Policy:
-    """Base policy: keeps everything. Subclasses override `keep_before` and/or `encoder_step`."""
+    """Base policy: keeps everything. Subclasses override `keep_before` and/or `encoder_step`.
+
+    `may_drop_text = True` lets `keep_before` drop text tokens as well (the last token never goes).
+    """
+    may_drop_text: bool = False
 
     def start(self, batch_size: int) -> None:
         """Called at the start of each prefill (reset per-batch state here)."""

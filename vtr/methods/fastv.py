@@ -1,0 +1,38 @@
+"""FastV (Chen et al., ECCV 2024, "An Image is Worth 1/2 Tokens After Layer 2").
+
+Paper: after layer K, drop the fraction R of image tokens that receive the least attention from
+the last token in layer K-1 (mean over heads); K=2, R=50% by default on 32-layer LLaVA.
+Here: the score comes from layer K's own q/k on its input (the same quantity FastV reads from
+layer K-1's attention map, but computed for the last row only, so SDPA stays on); K is scaled
+to depth (K = round(2 L / 32), at least 1) unless given. At a budget, K is the largest value
+<= the default for which keeping everything in the first K layers still fits, and the count
+after K is the largest that fits (`solve_keep_after`).
+"""
+from __future__ import annotations
+
+from ..engine.policy import PlanPolicy
+from ..plan import Plan, PlanError
+from .base import ModelInfo, register, solve_keep_after
+
+
+def default_layer(n_layers: int) -> int:
+    return max(1, round(2 * n_layers / 32))
+
+
+def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: int | None = None,
+             R: float = 0.5) -> Plan:
+    K = default_layer(info.n_layers) if K is None else K
+    if budget is None:
+        return Plan.drop_at(info.n_layers, info.n_vision, K, round((1 - R) * info.n_vision))
+    for k_layer in range(K, -1, -1):
+        try:
+            return solve_keep_after(info, k_layer, budget, kind)
+        except PlanError:
+            continue
+    raise PlanError(f"FastV cannot meet budget {budget} ({kind})")
+
+
+@register("fastv")
+def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: int | None = None,
+         R: float = 0.5, query: str = "last"):
+    return PlanPolicy(plan_for(info, budget, kind, K, R), query=query)
