@@ -1,6 +1,6 @@
 """GQA testdev-balanced reader and exact-match accuracy."""
 import pytest
-from fixtures import GREEN, RED, close_to, missing, write_gqa
+from .fixtures import GREEN, RED, close_to, missing, write_gqa
 
 from vtr.benchmarks import gqa
 

@@ -1,6 +1,6 @@
 """MMBench TSV reader (base64 images, image references, circular rotations) and accuracy."""
 import pytest
-from fixtures import GREEN, RED, close_to, missing, write_mmbench
+from .fixtures import GREEN, RED, close_to, missing, write_mmbench
 
 from vtr.benchmarks import mmbench
 

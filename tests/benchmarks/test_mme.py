@@ -1,6 +1,6 @@
 """MME reader (both official folder layouts) and acc / acc+ / perception / cognition scores."""
 import pytest
-from fixtures import BLUE, close_to, missing, write_mme
+from .fixtures import BLUE, close_to, missing, write_mme
 
 from vtr.benchmarks import mme
 

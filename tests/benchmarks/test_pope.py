@@ -1,6 +1,6 @@
 """POPE reader and its yes/no metrics."""
 import pytest
-from fixtures import RED, close_to, missing, write_pope
+from .fixtures import RED, close_to, missing, write_pope
 
 from vtr.benchmarks import pope
 

@@ -1,6 +1,6 @@
 """ScienceQA-IMG reader and letter accuracy."""
 import pytest
-from fixtures import BLUE, RED, close_to, missing, write_scienceqa
+from .fixtures import BLUE, RED, close_to, missing, write_scienceqa
 
 from vtr.benchmarks import scienceqa
 

@@ -1,6 +1,6 @@
 """TextVQA reader (with and without Rosetta OCR tokens) and VQA accuracy."""
 import pytest
-from fixtures import RED, close_to, missing, write_textvqa
+from .fixtures import RED, close_to, missing, write_textvqa
 
 from vtr.benchmarks import textvqa
 

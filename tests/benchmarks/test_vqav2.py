@@ -1,6 +1,6 @@
 """VQAv2 reader (questions joined with annotations) and VQA accuracy per answer type."""
 import pytest
-from fixtures import GREEN, RED, close_to, missing, write_vqav2
+from .fixtures import GREEN, RED, close_to, missing, write_vqav2
 
 from vtr.benchmarks import vqav2
 
