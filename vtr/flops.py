@@ -64,3 +64,34 @@ def flops_ratio(plan: Plan, n_text: int, shape: DecoderShape) -> float:
 def kv_cache_entries(plan: Plan, n_text: int) -> int:
     """Cached key/value positions summed over layers (bytes = entries * 2 * kv_hidden * dtype size)."""
     return sum(n_text + k for k in plan.keep)
+
+
+def vision_tower_flops(vision_config, n_images: int = 1) -> int:
+    """CLIP-style ViT FLOPs for one forward: patch embedding + every encoder layer on CLS + patches."""
+    d, m = vision_config.hidden_size, vision_config.intermediate_size
+    p, s = vision_config.patch_size, vision_config.image_size
+    n_patch = (s // p) ** 2
+    n = n_patch + 1
+    embed = 2 * n_patch * (3 * p * p) * d
+    per_layer = 2 * 4 * n * d * d + 2 * 2 * n * n * d + 2 * 2 * n * d * m
+    return n_images * (embed + vision_config.num_hidden_layers * per_layer)
+
+
+def prefill_flops(model, token_counts, n_images: int) -> int:
+    """Whole prefill of a LLaVA-style model: vision tower + projector + decoder (per-layer token
+    counts, a (B, L) array-like) + LM head on the last position of each sample."""
+    text_cfg = model.config.get_text_config()
+    shape = DecoderShape.from_config(text_cfg)
+    vcfg = model.config.vision_config
+    n_patch = (vcfg.image_size // vcfg.patch_size) ** 2
+    proj = n_images * 2 * n_patch * (vcfg.hidden_size * shape.hidden + shape.hidden * shape.hidden)
+    counts = [int(n) for row in token_counts for n in row]
+    head = len(token_counts) * 2 * shape.hidden * text_cfg.vocab_size
+    return vision_tower_flops(vcfg, n_images) + proj + sum(layer_flops(n, shape) for n in counts) + head
+
+
+def scoring_flops(n_tokens: int, n_query: int, shape: DecoderShape) -> int:
+    """Cost of one importance score at a layer boundary: keys for all tokens, queries for the query
+    rows, and their products (what `vtr.engine` computes instead of asking for attention maps)."""
+    d, dkv = shape.hidden, shape.kv_hidden or shape.hidden
+    return 2 * n_tokens * d * dkv + 2 * n_query * d * d + 2 * n_query * n_tokens * d

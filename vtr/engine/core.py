@@ -29,6 +29,7 @@ inside the layer and masked.
 from __future__ import annotations
 
 import contextlib
+import time
 from dataclasses import dataclass, field
 
 import torch
@@ -58,6 +59,7 @@ class _Pass:
     cache: object = None
     scored: dict = field(default_factory=dict)
     decoded: int = 0                      # tokens decoded after the prefill
+    vision_counts: list = field(default_factory=list)
 
 
 class PruningSession:
@@ -70,6 +72,12 @@ class PruningSession:
             raise UnsupportedInput(f"{self.adapter.family} uses multimodal RoPE: renumbering positions is "
                                    "undefined there; use positions='original'")
         self.lm = self.adapter.language_model(model)
+        impl = getattr(self.lm.config, "_attn_implementation", "sdpa") or "sdpa"
+        if impl not in ("sdpa", "eager"):
+            raise UnsupportedInput(
+                f"attention implementation {impl!r}: the engine passes per-sample 4-D masks after pruning, which "
+                "sdpa and eager accept; load the model with attn_implementation='sdpa'")
+        self._float_mask = impl == "eager"  # eager adds the mask to the logits: needs 0 / -inf, not bool
         self.layers = self.adapter.layers(model)
         if hasattr(policy, "check_model"):
             policy.check_model(len(self.layers))
@@ -79,6 +87,7 @@ class PruningSession:
         self._vision_capture: dict = {}
         self._handles = []
         self.last_stats: dict = {}
+        self.select_seconds = 0.0  # time spent in the layer-boundary hooks (scoring + selection + gather)
 
     # ------------------------------------------------------------------ install / remove
     def install(self):
@@ -157,7 +166,12 @@ class PruningSession:
             st.cache = getattr(output, "past_key_values", None)
             top = st.pos if st.pos.ndim == 2 else st.pos.amax(0)
             st.next_pos = torch.where(st.valid, top, torch.full_like(top, -1)).amax(1) + 1
-            self.last_stats = {"tokens_per_layer": [int(v.sum()) for v in st.layer_valid]}
+            self.last_stats = {
+                "tokens_per_layer": [int(v.sum()) for v in st.layer_valid],
+                # per sample and layer: tokens (text + vision) and vision tokens entering the layer
+                "token_counts": torch.stack([v.sum(1) for v in st.layer_valid], 1),
+                "vision_counts": torch.stack(st.vision_counts, 1),
+            }
         else:
             st.next_pos = st.next_pos + self._decode_len
             st.layer_next = [n + self._decode_len for n in st.layer_next]
@@ -172,6 +186,7 @@ class PruningSession:
                 return None
             if st.next_pos is not None:  # decode step
                 return self._decode_layer(index, module, args, kwargs)
+            t0 = time.perf_counter()
             hidden = args[0] if args else kwargs["hidden_states"]
             if st.changed:
                 kwargs["attention_mask"], kwargs["position_embeddings"] = st.mask, st.pe
@@ -194,6 +209,8 @@ class PruningSession:
                     kwargs["hidden_states"] = hidden
             st.layer_valid.append(st.valid)
             st.layer_next.append(st.valid.sum(1))
+            st.vision_counts.append((st.vision & st.valid).sum(1))
+            self.select_seconds += time.perf_counter() - t0
             return args, kwargs
         return hook
 
@@ -281,13 +298,16 @@ class PruningSession:
             pos = torch.where(new_valid, new_valid.long().cumsum(1) - 1, torch.zeros_like(pos))
             cos, sin = self.lm.rotary_emb(hidden, self.adapter.rope_position_ids(pos))
         st.pos, st.pe = pos, (cos, sin)
-        st.mask = _causal_mask(new_valid)
+        st.mask = self._format(_causal_mask(new_valid), hidden.dtype)
         st.changed = True
         st.scored.clear()
         kwargs["attention_mask"], kwargs["position_embeddings"] = st.mask, st.pe
         if kwargs.get("position_ids") is not None:
             kwargs["position_ids"] = pos if pos.ndim == 2 else pos[0]
         return hidden
+
+    def _format(self, mask: torch.Tensor, dtype) -> torch.Tensor:
+        return _additive(mask, dtype) if self._float_mask else mask
 
     # ------------------------------------------------------------------ encoder step
     def _encoder_step(self, embeds, vision):
@@ -352,11 +372,15 @@ class PruningSession:
         causal = torch.ones(t, t, dtype=torch.bool, device=past.device).tril()
         mask = torch.cat([prev[:, None, None, :].expand(B, 1, t, prev.shape[1]),
                           causal[None, None].expand(B, 1, t, t)], -1)
-        kwargs["attention_mask"] = mask
+        kwargs["attention_mask"] = self._format(mask, hidden.dtype)
         if self.positions == "renumber":
             pos = st.layer_next[index][:, None] + torch.arange(t, device=past.device)[None]
             kwargs["position_embeddings"] = self.lm.rotary_emb(hidden, self.adapter.rope_position_ids(pos))
         return args, kwargs
+
+
+def _additive(mask: torch.Tensor, dtype) -> torch.Tensor:
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
 
 
 def _rope(x, cos, sin):

@@ -180,11 +180,11 @@ def train_language(model, recipe: Recipe, log, heldout) -> None:
             log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "heldout": res})
 
 
-def heldout_split(n: int) -> "benchmark.Split":
-    """A fixed in-memory monitoring set (seed 3), disjoint from val (1) and test (2)."""
+def heldout_split(n: int, seed: int = 3) -> "benchmark.Split":
+    """An in-memory set of n questions (seed 3: training monitor; disjoint from val = 1, test = 2)."""
     from ..benchmarks.jsonl import Sample, Split
 
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     samples, images = [], {}
     for i in range(n):
         scene = scenes.sample_scene(rng, int(rng.integers(2, 7)))

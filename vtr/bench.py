@@ -1,0 +1,107 @@
+"""Prefill and decode benchmarks: measured speed next to FLOPs, as ratios from one process.
+
+`prefill(model, inputs, plans)` times the unpruned prefill and each plan's prefill in interleaved
+rounds (so drift of the machine affects all equally) and reports medians as ratios:
+  speedup     = unpruned time / pruned time
+  flops_ratio = pruned / unpruned prefill FLOPs: vision tower + projector + decoder (from the
+                per-sample token counts the engine saw) + LM head (`vtr.flops.prefill_flops`)
+  efficiency  = speedup * flops_ratio (1.0 = exactly the speedup FLOPs predict)
+  overhead    = time in the engine's selection hooks (scoring, top-k, gather) / unpruned prefill
+  kv_bytes_ratio = bytes of the KV cache after prefill, pruned / unpruned (measured on the tensors)
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from .engine import PlanPolicy, Policy, prune
+from .flops import prefill_flops
+from .plan import Plan
+
+
+def _kv_bytes(cache) -> int:
+    total = 0
+    for layer in getattr(cache, "layers", []):
+        for t in (getattr(layer, "keys", None), getattr(layer, "values", None)):
+            if isinstance(t, torch.Tensor):
+                total += t.numel() * t.element_size()
+    return total
+
+
+@torch.inference_mode()
+def _run(model, inputs, policy, use_cache=False):
+    with prune(model, policy) as session:
+        t0 = time.perf_counter()
+        out = model(**inputs, use_cache=use_cache, logits_to_keep=1)
+        dt = time.perf_counter() - t0
+    return dt, session, out
+
+
+def prefill(model, inputs: dict, plans: dict[str, Plan], repeats: int = 7, warmup: int = 2,
+            query: str = "last") -> list[dict]:
+    policies = {name: PlanPolicy(plan, query=query) for name, plan in plans.items()}
+    for _ in range(warmup):
+        _run(model, inputs, Policy())
+        for p in policies.values():
+            _run(model, inputs, p)
+    base_t, times, sel = [], {k: [] for k in plans}, {k: [] for k in plans}
+    for _ in range(repeats):
+        base_t.append(_run(model, inputs, Policy())[0])
+        for name, p in policies.items():
+            dt, session, _ = _run(model, inputs, p)
+            times[name].append(dt)
+            sel[name].append(session.select_seconds)
+    base = statistics.median(base_t)
+    _, s_full, out_full = _run(model, inputs, Policy(), use_cache=True)
+    full_kv = _kv_bytes(out_full.past_key_values)
+    n_img = inputs["input_ids"].shape[0]
+    full_flops = prefill_flops(model, s_full.last_stats["token_counts"].tolist(), n_img)
+    rows = []
+    for name, p in policies.items():
+        _, s, out = _run(model, inputs, p, use_cache=True)
+        flops = prefill_flops(model, s.last_stats["token_counts"].tolist(), n_img)
+        t = statistics.median(times[name])
+        f = flops / full_flops
+        rows.append({"name": name, "keep": plans[name].keep[-1] / plans[name].n_vision,
+                     "flops_ratio": round(f, 4), "speedup": round(base / t, 4),
+                     "efficiency": round(base / t * f, 4),
+                     "overhead": round(statistics.median(sel[name]) / base, 4),
+                     "kv_bytes_ratio": round(_kv_bytes(out.past_key_values) / full_kv, 4),
+                     "prefill_ms_unpruned": round(base * 1e3, 2), "prefill_ms": round(t * 1e3, 2)})
+    return rows
+
+
+def keep_plans(n_layers: int, n_vision: int, keeps: list[float], layer: int = 1) -> dict[str, Plan]:
+    """One plan per keep rate: everything before `layer`, round(keep * N) from `layer` on."""
+    return {f"keep={k}": Plan.drop_at(n_layers, n_vision, layer, round(k * n_vision)) for k in keeps}
+
+
+@torch.inference_mode()
+def decode(model, inputs: dict, plan: Plan, new_tokens: int = 16, repeats: int = 3, **gen) -> dict:
+    """Time to first token (prefill) and per-token decode time, pruned vs unpruned, plus KV bytes."""
+    def once(policy):
+        with prune(model, policy):
+            t0 = time.perf_counter()
+            out = model(**inputs, use_cache=True)
+            ttft = time.perf_counter() - t0
+            cache = out.past_key_values
+            kv = _kv_bytes(cache)
+            nxt = out.logits[:, -1:].argmax(-1)
+            mask = inputs["attention_mask"]
+            t1 = time.perf_counter()
+            for _ in range(new_tokens):
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                out = model(input_ids=nxt, attention_mask=mask, past_key_values=cache, use_cache=True)
+                nxt = out.logits[:, -1:].argmax(-1)
+            per_tok = (time.perf_counter() - t1) / new_tokens
+        return ttft, per_tok, kv
+
+    base, pruned = [], []
+    for _ in range(repeats):
+        base.append(once(Policy()))
+        pruned.append(once(PlanPolicy(plan)))
+    med = lambda rows, i: statistics.median(r[i] for r in rows)  # noqa: E731
+    return {"ttft_speedup": med(base, 0) / med(pruned, 0), "decode_speedup": med(base, 1) / med(pruned, 1),
+            "kv_bytes_ratio": med(pruned, 2) / med(base, 2)}

@@ -1,0 +1,49 @@
+"""`vtr bench prefill|decode`: measured speed and memory next to FLOPs, printed as JSON."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def bench_inputs(runner, split, batch: int) -> dict:
+    samples = split.samples[:batch]
+    return runner.inputs(samples, split)
+
+
+def _prefill(args) -> int:
+    import torch
+
+    from .bench import keep_plans, prefill
+    from .models import load, load_split
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    runner = load(args.model)
+    split = load_split(args.model, "test", bench=args.bench, data=args.data)
+    inputs = bench_inputs(runner, split, args.batch)
+    n_layers = runner.model.config.get_text_config().num_hidden_layers
+    keeps = [float(k) for k in args.keep.split(",")]
+    rows = prefill(runner.model, inputs, keep_plans(n_layers, runner.n_vision, keeps, args.layer),
+                   repeats=args.repeats, query=args.query)
+    for r in rows:
+        r.pop("name")
+        r["batch"] = args.batch
+    print(json.dumps(rows, indent=None if args.json else 2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="speed / memory benchmarks (JSON)")
+    s = p.add_subparsers(dest="bench_command", required=True)
+    b = s.add_parser("prefill", help="prefill speedup, FLOPs ratio, efficiency, overhead, KV bytes per keep rate")
+    b.add_argument("--model", default="testbed")
+    b.add_argument("--bench", default="testbed")
+    b.add_argument("--data")
+    b.add_argument("--keep", default="0.5,0.25,0.125", help="comma-separated keep rates")
+    b.add_argument("--layer", type=int, default=1, help="first layer that sees the reduced set")
+    b.add_argument("--batch", type=int, default=32)
+    b.add_argument("--repeats", type=int, default=7)
+    b.add_argument("--query", default="last", choices=["last", "text_mean"])
+    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--json", action="store_true")
+    b.set_defaults(func=_prefill)

@@ -1,0 +1,53 @@
+"""`vtr testbed train` and `vtr testbed eval`: the embedded testbed."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _train(args) -> int:
+    from pathlib import Path
+
+    from .paths import testbed_model_dir
+    from .testbed.train import Recipe, train
+
+    out = Path(args.out) if args.out else testbed_model_dir()
+    meta = train(out, Recipe(seed=args.seed, threads=args.threads))
+    print(json.dumps({"out": str(out), "seconds": meta["seconds"]}))
+    return 0
+
+
+def testbed_eval(split: str = "test", limit: int | None = None, batch_size: int = 64, progress: bool = True) -> dict:
+    """Accuracy of the shipped testbed on a split, with the image and with a blank image."""
+    from .evaluate import evaluate
+    from .models import load, load_split
+
+    runner = load("testbed")
+    data = load_split("testbed", split, limit)
+    real = evaluate(runner, data, batch_size=batch_size, progress=progress)["metrics"]
+    blank = evaluate(runner, data, batch_size=batch_size, progress=progress, blank=True)["metrics"]
+    out = {"overall": real["overall"], "families": real["families"], "exist_f1": real.get("exist_f1"),
+           "blank_image": {"overall": blank["overall"], "families": blank["families"]}, "n": real["n"]}
+    return out
+
+
+def _eval(args) -> int:
+    res = testbed_eval(args.split, args.limit, args.batch_size)
+    print(json.dumps(res, indent=None if args.json else 2))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("testbed", help="train or evaluate the embedded testbed model")
+    s = p.add_subparsers(dest="testbed_command", required=True)
+    t = s.add_parser("train", help="run the staged training recipe (about an hour on 2 cores)")
+    t.add_argument("--out", help="output folder (default data/testbed/model)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--threads", type=int, default=2)
+    t.set_defaults(func=_train)
+    e = s.add_parser("eval", help="accuracy per family, with and without the image")
+    e.add_argument("--split", default="test", choices=["val", "test"])
+    e.add_argument("--limit", type=int)
+    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=_eval)

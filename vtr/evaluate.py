@@ -1,0 +1,121 @@
+"""Evaluate a model under a policy on a split: resumable, batched, with the realised cost.
+
+Per-sample outputs are appended to a JSONL file as each batch finishes (`out`), so an
+interrupted evaluation continues where it stopped and loses no finished batch. The summary has
+the benchmark's metrics plus the cost actually spent: mean vision tokens per layer, mean keep
+rate, and decoder prefill FLOPs ratio computed from the per-sample token counts the engine saw.
+
+A *runner* knows how to turn samples into model inputs and outputs into answers:
+`TestbedRunner` (next-token argmax at the answer trigger). Real checkpoints use
+`vtr.hf.HFRunner` (chat template + greedy generation).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+from typing import Callable
+
+import torch
+from tqdm.auto import tqdm
+
+from .benchmarks.jsonl import Sample, Split
+from .engine import Policy, prune
+from .flops import DecoderShape, layer_flops
+
+
+class TestbedRunner:
+    """The embedded testbed: prompts `<bos> <image>*N question ? assistant:`, answer = argmax word."""
+
+    def __init__(self, model):
+        from .testbed import scenes
+        from .testbed.model import WordTokenizer
+
+        self.model, self.tok = model, WordTokenizer()
+        self.n_vision = scenes.GRID * scenes.GRID
+        self.name = "testbed"
+
+    def inputs(self, samples: list[Sample], split: Split, blank: bool = False) -> dict:
+        from .testbed import scenes
+        from .testbed.model import batch_prompts, pixel_values
+
+        ids, mask = batch_prompts(self.tok, [s.question for s in samples], self.n_vision)
+        imgs = [scenes.blank_image() if blank else split.image(s) for s in samples]
+        pos = (mask.cumsum(1) - 1).clamp_min(0)
+        return {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "pixel_values": pixel_values(imgs)}
+
+    @torch.inference_mode()
+    def logits(self, inputs: dict) -> torch.Tensor:
+        return self.model(**inputs, use_cache=False, logits_to_keep=1).logits[:, -1]
+
+    def predict(self, inputs: dict) -> list[str]:
+        return [self.tok.vocab[i] for i in self.logits(inputs).argmax(-1).tolist()]
+
+    def n_text(self, split: Split) -> int:
+        """Typical number of non-vision prompt tokens (for FLOPs budgets)."""
+        lens = [len(self.tok.encode(s.question)) + 3 for s in split.samples[:200]]
+        return round(sum(lens) / max(1, len(lens)))
+
+    def score(self, samples, predictions) -> dict:
+        from .testbed.evaluate import summarise
+        return summarise(samples, predictions)
+
+
+def _read_done(out: Path | None) -> dict[str, dict]:
+    if out is None or not out.exists():
+        return {}
+    done = {}
+    for line in out.read_text().splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a torn last line from a killed run
+            continue
+        done[rec["id"]] = rec
+    return done
+
+
+def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | None = None,
+             batch_size: int = 64, progress: bool = True, blank: bool = False,
+             on_batch: Callable | None = None) -> dict:
+    """Run the split; returns {"metrics", "mean_tokens", "keep_rate", "flops_ratio", "n"}."""
+    done = _read_done(out)
+    todo = [s for s in split.samples if s.id not in done]
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+    model = runner.model
+    shape = DecoderShape.from_config(model.config.get_text_config())
+    bar = tqdm(total=len(split), initial=len(split) - len(todo), desc="eval", disable=not progress, leave=False)
+    for i in range(0, len(todo), batch_size):
+        chunk = todo[i:i + batch_size]
+        inputs = runner.inputs(chunk, split, blank=blank)
+        with prune(model, policy or Policy()) as session:
+            preds = runner.predict(inputs)
+        stats = session.last_stats
+        recs = []
+        for b, s in enumerate(chunk):
+            recs.append({"id": s.id, "pred": preds[b],
+                         "tokens": stats["token_counts"][b].tolist(),
+                         "vision": stats["vision_counts"][b].tolist(),
+                         "tokens_full": [int(inputs["attention_mask"][b].sum())] * shape.n_layers})
+        if out is not None:
+            with open(out, "a") as f:
+                f.write("".join(json.dumps(r) + "\n" for r in recs))
+        for r in recs:
+            done[r["id"]] = r
+        if on_batch:
+            on_batch(recs)
+        bar.update(len(chunk))
+    bar.close()
+    recs = [done[s.id] for s in split.samples]
+    summary = {"metrics": runner.score(split.samples, [r["pred"] for r in recs]), "n": len(recs)}
+    summary.update(cost(recs, shape, runner.n_vision))
+    return summary
+
+
+def cost(recs: list[dict], shape: DecoderShape, n_vision: int) -> dict:
+    """Realised cost from per-sample token counts: mean vision tokens, keep rate, FLOPs ratio."""
+    vis = torch.tensor([r["vision"] for r in recs], dtype=torch.float64)
+    pruned = sum(layer_flops(n, shape) for r in recs for n in r["tokens"])
+    full = sum(layer_flops(n, shape) for r in recs for n in r["tokens_full"])
+    return {"mean_tokens": float(vis.mean()), "keep_rate": float(vis.mean() / n_vision),
+            "flops_ratio": pruned / full, "vision_per_layer": vis.mean(0).tolist()}

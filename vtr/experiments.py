@@ -1,0 +1,141 @@
+"""The experiments behind the book, as functions the CLI and the notebooks both call.
+
+Everything is resumable: searches keep a JSONL trace, evaluations a per-sample JSONL run file,
+and summaries are appended to the results store (`vtr.results`). Smoke mode (`VTR_SMOKE=1`)
+shrinks splits and budgets so every chapter executes in CI within minutes.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from . import methods, results
+from .engine import PlanPolicy, Policy, prune
+from .evaluate import evaluate
+from .paths import results_dir, smoke
+from .plan import Plan
+
+
+def limits() -> dict:
+    """Split sizes: full runs use all of val (600) and test (2400); smoke runs use slices."""
+    return {"val": 48, "test": 96} if smoke() else {"val": None, "test": None}
+
+
+def testbed(split: str):
+    from .models import load, load_split
+
+    runner = load("testbed")
+    return runner, load_split("testbed", split, limits()[split])
+
+
+def info_for(runner, split):
+    return methods.model_info(runner.model, runner.n_vision, runner.n_text(split))
+
+
+def val_scorer(runner, split, query: str = "last", batch_size: int = 100):
+    """score(plan) = overall accuracy of the split under PlanPolicy(plan, query)."""
+    def score(plan: Plan) -> float:
+        return evaluate(runner, split, PlanPolicy(plan, query=query), batch_size=batch_size,
+                        progress=False)["metrics"]["overall"]
+    score.__name__ = f"val_accuracy[{runner.name},{len(split)},{query}]"
+    return score
+
+
+def _run_dir() -> Path:
+    d = results_dir() / "runs"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", start_layer: int = 1,
+                progress: bool = True) -> dict:
+    from .search import Trace, gsearch
+
+    info = info_for(runner, split)
+    trace = Trace(_run_dir() / f"gsearch_{query}_tol{tolerance}.trace.jsonl")
+    res = gsearch(val_scorer(runner, split, query), info.n_layers, info.n_vision, tolerance,
+                  start_layer=start_layer, flops_fn=lambda p: info.cost(p, "flops"), trace=trace, progress=progress)
+    out = {"plan": list(res.plan.keep), "n_vision": info.n_vision, "flops_ratio": res.flops_ratio,
+           "keep_rate": res.plan.mean_keep_rate, "val_score": res.score, "reference": res.reference,
+           "evaluations": res.evaluations, "tolerance": tolerance, "query": query,
+           "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds") if k in r} for r in res.records]}
+    results.save_json(f"gsearch_{query}", out)
+    return out
+
+
+def run_psigmoid(runner, split, budget: float, kind: str = "keep", init_plan: Plan | None = None,
+                 query: str = "last", n_iter: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+    from .search import Trace, psigmoid_search
+
+    info = info_for(runner, split)
+    n_iter = n_iter or (6 if smoke() else 40)
+    trace = Trace(_run_dir() / f"psigmoid_{kind}{budget}_{query}_s{seed}.trace.jsonl")
+    res = psigmoid_search(val_scorer(runner, split, query), info.n_layers, info.n_vision, budget, kind=kind,
+                          init=init_plan, n_iter=n_iter, seed=seed, trace=trace,
+                          flops_fn=lambda p: info.cost(p, "flops"), progress=progress)
+    out = {"plan": list(res.plan.keep), "n_vision": info.n_vision, "params": res.params.__dict__,
+           "flops_ratio": res.flops_ratio, "keep_rate": res.plan.mean_keep_rate, "val_score": res.score,
+           "evaluations": res.evaluations, "budget": budget, "kind": kind, "budget_achieved": res.budget_achieved,
+           "history": [{k: v for k, v in h.items() if k in ("score", "plan", "params")} if isinstance(h, dict) else h
+                       for h in res.history]}
+    results.save_json(f"psigmoid_{kind}{budget}_{query}", out)
+    return out
+
+
+def policy_for(runner, split, name: str, budget: float | None, kind: str = "keep", seed: int = 0, **hp) -> Policy:
+    """A method by name; `gsearch`/`psigmoid` read their searched plans from the results folder."""
+    if name == "full":
+        return Policy()
+    if name in ("gsearch", "psigmoid"):
+        query = hp.get("query", "last")
+        saved = results.load_json(f"gsearch_{query}" if name == "gsearch" else f"psigmoid_{kind}{budget}_{query}")
+        if saved is None:
+            raise FileNotFoundError(f"no saved {name} plan for budget {budget} ({kind}); run `vtr search {name}` first")
+        return PlanPolicy(Plan(tuple(saved["plan"]), saved["n_vision"]), query=query)
+    factory = methods.get(name)
+    kwargs = dict(hp)
+    if name in ("random", "dyvte"):
+        kwargs["seed"] = seed
+    return factory(info_for(runner, split), budget=budget, kind=kind, **kwargs)
+
+
+@torch.inference_mode()
+def speedup(runner, split, policy: Policy, batch: int = 32, repeats: int = 5) -> float:
+    """Unpruned / pruned prefill time on one batch, medians of interleaved repeats."""
+    inputs = runner.inputs(split.samples[:batch], split)
+    base, pruned = [], []
+    for i in range(repeats + 1):
+        for p, sink in ((Policy(), base), (policy, pruned)):
+            with prune(runner.model, p):
+                t0 = time.perf_counter()
+                runner.model(**inputs, use_cache=False, logits_to_keep=1)
+                if i:  # first round is warm-up
+                    sink.append(time.perf_counter() - t0)
+    return statistics.median(base) / statistics.median(pruned)
+
+
+def eval_method(runner, split, name: str, budget: float | None, kind: str = "keep", seed: int = 0,
+                experiment: str = "methods", split_name: str = "test", measure_speed: bool = True,
+                progress: bool = True, **hp) -> dict:
+    """Evaluate one method at one budget; resumable; appends the summary record to the store."""
+    policy = policy_for(runner, split, name, budget, kind, seed, **hp)
+    tag = "_".join(str(x) for x in (experiment, name, budget, kind, split_name, len(split), seed,
+                                    *sorted(f"{k}={v}" for k, v in hp.items())))
+    summary = evaluate(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress)
+    m = summary["metrics"]
+    rec = {"experiment": experiment, "method": name, "budget": budget, "kind": kind, "model": runner.name,
+           "split": split_name, "seed": seed, "hyperparameters": hp, "overall": m["overall"],
+           "families": m["families"], "exist_f1": m.get("exist_f1"), "n": summary["n"],
+           "flops_ratio": summary["flops_ratio"], "keep_rate": summary["keep_rate"],
+           "mean_tokens": summary["mean_tokens"], "vision_per_layer": summary["vision_per_layer"]}
+    if measure_speed:
+        rec["speedup"] = speedup(runner, split, policy, repeats=2 if smoke() else 5)
+    return results.append(rec)
+
+
+def dump(obj) -> str:
+    return json.dumps(obj, indent=None)

@@ -1,0 +1,33 @@
+"""Load a model by name: `testbed` (the shipped checkpoint) or a local HuggingFace folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def load(spec: str, **kwargs):
+    """-> runner (with `.model`). `spec`: "testbed" or a path to a local checkpoint folder."""
+    if spec == "testbed":
+        from .evaluate import TestbedRunner
+        from .testbed.model import load_testbed
+
+        model, _ = load_testbed()
+        return TestbedRunner(model)
+    path = Path(spec)
+    if not path.exists():
+        raise FileNotFoundError(f"model {spec!r}: expected 'testbed' or a local checkpoint folder; {path} does not exist")
+    from .hf import load_runner
+
+    return load_runner(path, **kwargs)
+
+
+def load_split(model_spec: str, split: str, limit: int | None = None, bench: str | None = None, data: str | None = None):
+    """The evaluation split: the testbed's own splits, or a real benchmark read from `data`."""
+    if bench in (None, "testbed"):
+        from .testbed.benchmark import load as load_testbed_split
+
+        return load_testbed_split(split).subset(limit)
+    from .benchmarks import get_reader
+
+    if data is None:
+        raise ValueError(f"--bench {bench} needs --data pointing at the benchmark's folder")
+    return get_reader(bench)(data, limit=limit)
