@@ -1,7 +1,9 @@
 """Where things live: the repository's data folder, results and the shipped testbed."""
 from __future__ import annotations
 
+import hashlib
 import os
+from functools import lru_cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,9 +22,25 @@ def benchmark_dir(name: str = "testbed") -> Path:
 
 
 def results_dir() -> Path:
-    """Saved results the book is built from; smoke runs write to a separate folder."""
-    default = REPO / "results" / ("smoke" if smoke() else "full")
-    return Path(os.environ.get("VTR_RESULTS", default))
+    """Saved results the book is built from: results/<full|smoke>/<inputs stamp>.
+
+    The stamp hashes the code and the shipped weights, so results computed by other code are never
+    reused (resuming an interrupted run reuses only results of the same code)."""
+    if "VTR_RESULTS" in os.environ:
+        return Path(os.environ["VTR_RESULTS"])
+    return REPO / "results" / ("smoke" if smoke() else "full") / inputs_stamp()
+
+
+@lru_cache(maxsize=1)
+def inputs_stamp() -> str:
+    h = hashlib.sha256()
+    files = sorted(REPO.glob("vtr/**/*.py")) + [REPO / "requirements.lock"] + \
+        sorted((data_dir() / "testbed").glob("**/*.safetensors"))
+    for path in files:
+        if path.is_file() and "__pycache__" not in path.parts:
+            h.update(str(path.relative_to(REPO) if path.is_relative_to(REPO) else path).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def smoke() -> bool:

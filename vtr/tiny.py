@@ -69,9 +69,9 @@ def build(arch: str, seed: int = 0, layers: int = 4):
     return model.eval()
 
 
-def _pixels(arch: str, batch: int, gen: torch.Generator) -> dict:
+def _pixels(arch: str, batch: int, gen: torch.Generator, size: int = 32) -> dict:
     if arch == "llava":
-        return {"pixel_values": torch.randn(batch, 3, 32, 32, generator=gen)}
+        return {"pixel_values": torch.randn(batch, 3, size, size, generator=gen)}
     if arch == "llava_next":
         # image 32x64 -> base crop + 2 tiles of 32x32 (anyres)
         return {"pixel_values": torch.randn(batch, 3, 3, 32, 32, generator=gen),
@@ -84,10 +84,15 @@ def _pixels(arch: str, batch: int, gen: torch.Generator) -> dict:
     raise ValueError(arch)
 
 
+def _image_size(model) -> int:
+    size = getattr(getattr(model.config, "vision_config", None), "image_size", 32)
+    return size if isinstance(size, int) else 32
+
+
 def n_image_tokens(model, arch: str) -> int:
     """Image tokens per sample, asked from the model itself (no hard-coded counts)."""
     gen = torch.Generator().manual_seed(0)
-    px = _pixels(arch, 1, gen)
+    px = _pixels(arch, 1, gen, _image_size(model))
     with torch.no_grad():
         feats = model.model.get_image_features(**px).pooler_output
     if isinstance(feats, (list, tuple)):
@@ -115,9 +120,25 @@ def make_inputs(model, arch: str, batch: int = 3, seed: int = 0, text_lengths=No
         ids[i, width - len(s):] = torch.tensor(s)
         mask[i, width - len(s):] = 1
     out = {"input_ids": ids, "attention_mask": mask}
-    out.update(_pixels(arch, len(seqs), gen))
+    out.update(_pixels(arch, len(seqs), gen, _image_size(model)))
     if arch == "qwen2_vl":
         out["mm_token_type_ids"] = (ids == IMAGE_TOKEN).long()
     else:
         out["position_ids"] = (mask.cumsum(1) - 1).clamp_min(0)
     return out
+
+
+def build_sized(image_size: int = 96, patch: int = 8, hidden: int = 512, layers: int = 8, seed: int = 0):
+    """A random-init LLaVA of a realistic width (hidden 512, 8 layers, CLIP 256 wide): for speed
+    measurements, where a tiny model's fixed per-call overheads would dominate."""
+    torch.manual_seed(seed)
+    vision = CLIPVisionConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
+                              image_size=image_size, patch_size=patch, projection_dim=256)
+    text = LlamaConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
+                       num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=4096,
+                       pad_token_id=PAD, tie_word_embeddings=False)
+    cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=IMAGE_TOKEN,
+                      image_seq_length=(image_size // patch) ** 2, vision_feature_layer=-1)
+    model = LlavaForConditionalGeneration(cfg)
+    model.set_attn_implementation("sdpa")
+    return model.eval()
