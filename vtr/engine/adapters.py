@@ -61,7 +61,7 @@ class Adapter:
 
     # ------------------------------------------------------------------ vision tower (encoder step)
     def vision_layers(self, model):
-        tower = model.model.vision_tower
+        tower = getattr(model.model, "vision_tower", None) or getattr(model.model, "visual", None)
         enc = getattr(getattr(tower, "vision_model", tower), "encoder", None)
         if enc is None or not hasattr(enc, "layers"):
             raise UnsupportedInput(f"{self.family}: encoder-side reduction is not supported for this vision tower")

@@ -8,7 +8,7 @@ import importlib
 
 from .base import BUDGET_KINDS, REGISTRY, ModelInfo, model_info
 
-_MODULES = ("fastv",)
+_MODULES = ("fastv", "pdrop", "sparsevlm", "vtw", "random", "uniform", "visionzip", "prumerge", "tome", "cls_knee", "dyvte", "compose")
 for _m in _MODULES:
     importlib.import_module(f"{__name__}.{_m}")
 

@@ -48,6 +48,8 @@ class Recipe:
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
     eval_every: int = 250
     eval_questions: int = 300
+    polish_steps: int = 0      # stage 3 (optional): trigger only, fresh optimiser, lower learning rate
+    polish_lr: float = 5e-4
 
 
 # --------------------------------------------------------------------------- stage 0
@@ -180,6 +182,55 @@ def train_language(model, recipe: Recipe, log, heldout) -> None:
             log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "heldout": res})
 
 
+def train_polish(model, recipe: Recipe, log, heldout) -> None:
+    """Stage 3: more trigger-only steps on 1-6 objects with a fresh AdamW and a short cosine schedule.
+    Starting from a saved checkpoint gives the same result as running on in one process."""
+    if recipe.polish_steps <= 0:
+        return
+    tok = WordTokenizer()
+    trainable = list(model.model.multi_modal_projector.parameters()) + \
+        list(model.model.language_model.parameters()) + list(model.lm_head.parameters())
+    opt = torch.optim.AdamW(trainable, lr=recipe.polish_lr, weight_decay=0.01, betas=(0.9, 0.98))
+    sched = _schedule(opt, recipe.polish_steps, warmup=20, hold=0.0)
+    rng = np.random.default_rng(recipe.seed + 2000)
+    for step in tqdm(range(recipe.polish_steps), desc="stage 3: polish"):
+        model.model.language_model.train()
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w=0.0, max_obj=6)
+        if step % 25 == 0:
+            log({"stage": 3, "step": step, "loss": loss, "lr": sched.get_last_lr()[0]})
+        if (step + 1) % recipe.eval_every == 0 or step == recipe.polish_steps - 1:
+            model.eval()
+            res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
+            log({"stage": 3, "step": step, "heldout": res})
+
+
+def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float, max_obj: int) -> float:
+    scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
+    convs = [conversation(s, rng, tok, recipe.max_turns) for s in scs]
+    width = max(len(c[0]) for c in convs)
+    ids = torch.full((len(convs), width), tok.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    rows, cols, tgts, weights = [], [], [], []
+    for b, (seq, targets) in enumerate(convs):
+        ids[b, : len(seq)] = torch.tensor(seq)
+        mask[b, : len(seq)] = 1
+        for pos, tgt, kind in targets:
+            w = {"main": 1.0, "aux": aux_w, "eos": 0.1}[kind]
+            if w > 0:
+                rows.append(b), cols.append(pos), tgts.append(tgt), weights.append(w)
+    hidden = model.model(input_ids=ids, attention_mask=mask,
+                         pixel_values=pixel_values([scenes.render(s) for s in scs]), use_cache=False).last_hidden_state
+    logits = model.lm_head(hidden[torch.tensor(rows), torch.tensor(cols)])
+    w = torch.tensor(weights)
+    loss = (F.cross_entropy(logits, torch.tensor(tgts), reduction="none") * w).sum() / w.sum()
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    opt.step()
+    sched.step()
+    return float(loss)
+
+
 def heldout_split(n: int, seed: int = 3) -> "benchmark.Split":
     """An in-memory set of n questions (seed 3: training monitor; disjoint from val = 1, test = 2)."""
     from ..benchmarks.jsonl import Sample, Split
@@ -196,14 +247,17 @@ def heldout_split(n: int, seed: int = 3) -> "benchmark.Split":
     return split
 
 
-def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = None) -> dict:
-    """Run all stages and save the checkpoint, log and recipe under `out`."""
+def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = None,
+          resume_from: Path | None = None) -> dict:
+    """Run all stages and save the checkpoint, log and recipe under `out`.
+    `resume_from`: a checkpoint of stages 0-2 of the same recipe; only stage 3 runs (log appended)."""
     recipe, spec = recipe or Recipe(), spec or TestbedSpec()
     torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "training_log.jsonl"
-    log_path.write_text("")
+    if resume_from is None:
+        log_path.write_text("")
     t0 = time.time()
 
     def log(rec):
@@ -213,9 +267,17 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
         if "heldout" in rec or rec.get("step", 1) % 100 == 0:
             tqdm.write(json.dumps(rec))
 
-    model = build_model(spec, seed=recipe.seed)
-    train_vision(model, recipe, log)
-    train_language(model, recipe, log, heldout_split(recipe.eval_questions))
+    if resume_from is None:
+        model = build_model(spec, seed=recipe.seed)
+        train_vision(model, recipe, log)
+        train_language(model, recipe, log, heldout_split(recipe.eval_questions))
+    else:  # stages 0-2 were saved by an earlier run of the same recipe: continue with stage 3
+        from transformers import LlavaForConditionalGeneration
+        model = LlavaForConditionalGeneration.from_pretrained(resume_from, attn_implementation="sdpa")
+        for p in model.model.vision_tower.parameters():
+            p.requires_grad_(False)
+        model.model.vision_tower.eval()
+    train_polish(model, recipe, log, heldout_split(recipe.eval_questions))
     model.eval()
     meta = {"recipe": asdict(recipe), "spec": asdict(spec), "seconds": round(time.time() - t0, 1),
             "torch": torch.__version__, "trigger": TRIGGER}

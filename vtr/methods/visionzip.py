@@ -1,0 +1,226 @@
+"""VisionZip (Yang et al. 2024, "VisionZip: Longer is Better but Not Necessary", arXiv 2412.04467).
+
+Paper / official code: in the vision tower's feature layer (CLIP layer -2 for LLaVA-1.5), keep the
+*dominant* tokens, the patches receiving the most CLS attention (summed over heads); the other
+patches are merged into a few *contextual* tokens: their keys (mean over heads, L2-normalised) are
+split into evenly spaced targets (step = max(1, M // c) over the M remaining tokens in raster
+order) and the rest; each of the rest goes to its most similar target (cosine, argmax); each
+target's group is averaged. Settings 54+10, 108+20, 162+30 of 576 (dominant:contextual = 5.4:1).
+
+Here (choices where the setting differs or the paper is silent):
+- The merge acts on the projected features `EncoderView.features` (what the decoder receives), not
+  on the vision hidden states before the projector as in the official code: the engine only lets a
+  policy replace the projected features. The LLaVA projector is a 2-layer MLP, so averaging after
+  it is not identical to averaging before it (documented deviation).
+- The official code also keeps the CLS token among the dominant ones; the HF LLaVA image tokens are
+  patches only ("default" feature strategy), so all dominant tokens here are patches.
+- CLS attention is `EncoderView.cls_attention()` (mean over heads, softmax over the patches only:
+  the CLS key is left out, which rescales each head's row; rankings can differ marginally from a
+  softmax that includes it).
+- `merge="mean"` (default): a contextual token is the plain mean of its target and the tokens
+  assigned to it (the paper's "average"). `merge="target_plus_mean"`: target + mean of the assigned
+  tokens (a variant seen in public copies of the official code). A target with nothing assigned
+  keeps its feature unchanged.
+- The merged contextual feature is written into the target token's slot; kept tokens keep their
+  original positions (engine default).
+- Budget: keep budget b keeps round(b N) tokens, split by the 54:10 ratio (contextual =
+  round(total * 10/64), dominant = the rest): 64/128/192 of 576 give exactly 54+10, 108+20,
+  162+30. FLOPs budgets take the largest count whose decoder FLOPs fit. Without a budget: 64 of
+  576, i.e. the paper's smallest setting, scaled to N (round(N * 64/576)).
+
+This module also holds the helpers the other encoder-side methods share (`encoder_count`,
+`EncoderPolicy`, `head_mean_keys`, `flat_keys`).
+"""
+from __future__ import annotations
+
+import torch
+
+from .. import scores as S
+from ..engine.policy import EncoderView, Policy, UnsupportedInput
+from ..plan import Plan, PlanError
+from .base import ModelInfo, check_budget, check_budget_kind, register
+
+MERGE_MODES = ("mean", "target_plus_mean")
+
+
+# ---------------------------------------------------------------------- shared encoder-side helpers
+def encoder_count(info: ModelInfo, budget: float, kind: str = "keep") -> int:
+    """Vision tokens an encoder-side cut may pass to the decoder under `budget`.
+
+    The cut counts at every decoder layer: kind "keep" keeps round(budget * N); kind "flops" keeps
+    the largest count whose decoder prefill FLOPs fraction is <= budget. At least one token.
+    """
+    check_budget(budget)
+    check_budget_kind(kind)
+    n = info.n_vision
+    if kind == "keep":
+        k = round(budget * n)
+    else:
+        k = next((c for c in range(n, -1, -1) if info.cost(encoder_plan(info, c), kind) <= budget + 1e-9), 0)
+    if k < 1:
+        raise PlanError(f"budget {budget} ({kind}) leaves no vision token of {n}; "
+                        "encoder-side methods keep at least one")
+    return k
+
+
+def encoder_plan(info: ModelInfo, count: int) -> Plan:
+    """The static plan of an encoder-side cut to `count` tokens (the same count at every layer)."""
+    return Plan((count,) * info.n_layers, info.n_vision)
+
+
+def scale_count(count: int, n_plan: int, n: int) -> int:
+    """A count made for n_plan tokens, applied to an input with n tokens (same rate, at least 1)."""
+    if n == n_plan:
+        return min(count, n)
+    return max(1, min(n, round(count * n / max(1, n_plan))))
+
+
+def head_mean_keys(view: EncoderView) -> torch.Tensor:
+    """(B, N, Dh) keys of the feature layer averaged over heads (VisionZip / ToMe metric)."""
+    if view.keys is None:
+        raise UnsupportedInput("this method needs the keys of the vision tower's feature layer, "
+                               "which the engine could not capture for this model")
+    return view.keys.float().mean(1)
+
+
+def flat_keys(view: EncoderView) -> torch.Tensor:
+    """(B, N, H*Dh) keys of the feature layer, heads concatenated (the k_proj output; PruMerge)."""
+    if view.keys is None:
+        raise UnsupportedInput("this method needs the keys of the vision tower's feature layer, "
+                               "which the engine could not capture for this model")
+    B, H, N, D = view.keys.shape
+    return view.keys.float().permute(0, 2, 1, 3).reshape(B, N, H * D)
+
+
+class EncoderPolicy(Policy):
+    """An encoder-side policy: `reduce(view, k)` returns (features, keep) for a target count k (None
+    for a method's own adaptive count). Records `last_counts` (B,) = tokens kept per sample in the
+    last prefill; `plan` is the static plan when the count is fixed (None when adaptive)."""
+
+    def __init__(self, count: int | None, n_plan: int, plan: Plan | None = None):
+        self.count, self.n_plan, self.plan = count, n_plan, plan
+        self.last_counts: torch.Tensor | None = None
+
+    def start(self, batch_size: int) -> None:
+        self.last_counts = None
+
+    def reduce(self, view: EncoderView, k: int | None) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def encoder_step(self, view: EncoderView):
+        n = view.features.shape[1]
+        k = None if self.count is None else scale_count(self.count, self.n_plan, n)
+        feats, keep = self.reduce(view, k)
+        self.last_counts = keep.sum(1)
+        return feats.to(view.features.dtype), keep
+
+
+# ---------------------------------------------------------------------- VisionZip algorithm
+def split_counts(total: int, dominant: int = 54, contextual: int = 10) -> tuple[int, int]:
+    """(dominant, contextual) for `total` kept tokens at the ratio dominant:contextual."""
+    if total < 1:
+        raise ValueError(f"VisionZip must keep at least one token, got {total}")
+    if dominant < 0 or contextual < 0 or dominant + contextual == 0:
+        raise ValueError(f"dominant and contextual must be >= 0 and not both 0, got {dominant}, {contextual}")
+    c = round(total * contextual / (dominant + contextual))
+    c = min(c, total - 1) if dominant > 0 else total
+    return total - c, c
+
+
+def dominant_mask(cls_attention: torch.Tensor, k: int) -> torch.Tensor:
+    """(B, N) bool: the k patches with the highest CLS attention (ties: lower index first)."""
+    B, N = cls_attention.shape
+    valid = torch.ones(B, N, dtype=torch.bool, device=cls_attention.device)
+    return S.topk_mask(cls_attention, valid, torch.full((B,), k, dtype=torch.long, device=cls_attention.device))
+
+
+def contextual_merge(features: torch.Tensor, metric: torch.Tensor, remaining: torch.Tensor, n_contextual: int,
+                     merge: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge the `remaining` tokens into `n_contextual` evenly spaced targets among them.
+
+    features (B, N, d); metric (B, N, dm) (keys); remaining (B, N) bool with the same count M per
+    sample. Each non-target remaining token joins its most cosine-similar target; the target slot
+    receives the group's merged feature. Returns (features', targets (B, N) bool).
+    """
+    if merge not in MERGE_MODES:
+        raise ValueError(f"unknown merge mode {merge!r}; expected one of {MERGE_MODES}")
+    B, N, d = features.shape
+    M = remaining.sum(1)
+    if bool((M != M[0]).any()):
+        raise ValueError("every sample must have the same number of remaining tokens")
+    M = int(M[0])
+    targets = torch.zeros_like(remaining)
+    if n_contextual <= 0 or M == 0:
+        return features, targets
+    if n_contextual > M:
+        raise ValueError(f"{n_contextual} contextual tokens requested from {M} remaining tokens")
+    ar = torch.arange(N, device=features.device)
+    # remaining positions in raster order
+    rem = torch.sort(torch.where(remaining, ar, ar + N), dim=1).indices[:, :M]
+    step = max(1, M // n_contextual)
+    t_local = torch.arange(0, M, step, device=features.device)[:n_contextual]
+    is_t = torch.zeros(M, dtype=torch.bool, device=features.device)
+    is_t[t_local] = True
+    t_pos, o_pos = rem[:, is_t], rem[:, ~is_t]                    # (B, c), (B, M - c)
+    x = features.float()
+    mn = torch.nn.functional.normalize(metric.float(), dim=-1)
+
+    def take(t, idx):
+        return torch.gather(t, 1, idx[..., None].expand(-1, -1, t.shape[-1]))
+
+    sim = take(mn, o_pos) @ take(mn, t_pos).transpose(1, 2)       # (B, M - c, c)
+    assign = torch.zeros_like(sim).scatter_(2, sim.argmax(2, keepdim=True), 1.0)
+    counts = assign.sum(1)[..., None]                             # (B, c, 1)
+    summed = assign.transpose(1, 2) @ take(x, o_pos)              # (B, c, d)
+    tx = take(x, t_pos)
+    if merge == "mean":
+        merged = (tx + summed) / (1.0 + counts)
+    else:
+        merged = tx + summed / counts.clamp_min(1.0)
+    merged = torch.where(counts > 0, merged, tx)
+    out = features.clone()
+    out.scatter_(1, t_pos[..., None].expand(-1, -1, d), merged.to(features.dtype))
+    targets.scatter_(1, t_pos, True)
+    return out, targets
+
+
+def visionzip(features: torch.Tensor, cls_attention: torch.Tensor, metric: torch.Tensor, n_dominant: int,
+              n_contextual: int, merge: str = "mean") -> tuple[torch.Tensor, torch.Tensor]:
+    """The whole VisionZip step: (features', keep (B, N)) with n_dominant + n_contextual kept per sample."""
+    N = features.shape[1]
+    if n_dominant + n_contextual > N:
+        raise ValueError(f"VisionZip keeps {n_dominant}+{n_contextual} tokens but only {N} exist")
+    dom = dominant_mask(cls_attention, n_dominant)
+    feats, targets = contextual_merge(features, metric, ~dom, n_contextual, merge)
+    return feats, dom | targets
+
+
+# ---------------------------------------------------------------------- policy and factory
+class VisionZipPolicy(EncoderPolicy):
+    def __init__(self, count: int, n_plan: int, dominant: int = 54, contextual: int = 10, merge: str = "mean",
+                 plan: Plan | None = None):
+        if merge not in MERGE_MODES:
+            raise ValueError(f"unknown merge mode {merge!r}; expected one of {MERGE_MODES}")
+        split_counts(max(1, count), dominant, contextual)  # validates the ratio
+        super().__init__(count, n_plan, plan)
+        self.dominant, self.contextual, self.merge = dominant, contextual, merge
+
+    def reduce(self, view: EncoderView, k: int | None):
+        attn = view.cls_attention()  # raises UnsupportedInput without a CLS token
+        n_dom, n_ctx = split_counts(k, self.dominant, self.contextual)
+        return visionzip(view.features, attn, head_mean_keys(view), n_dom, n_ctx, self.merge)
+
+
+DEFAULT_TOTAL, PAPER_N = 64, 576
+
+
+@register("visionzip")
+def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", dominant: int = 54,
+         contextual: int = 10, merge: str = "mean") -> VisionZipPolicy:
+    """VisionZip keeping round(budget N) tokens (default: 64 of 576, scaled to N) at dominant:contextual."""
+    if budget is None:
+        check_budget_kind(kind)
+        count = max(1, round(info.n_vision * DEFAULT_TOTAL / PAPER_N))
+    else:
+        count = encoder_count(info, budget, kind)
+    return VisionZipPolicy(count, info.n_vision, dominant, contextual, merge, encoder_plan(info, count))
