@@ -1,0 +1,93 @@
+# vtr: build the executed reproducibility book and run the tests.
+#   make book        executed book  -> book/_build/html/index.html
+#   make test        unit tests, smoke book (VTR_SMOKE=1), browser tests on it
+#   make book-smoke  quick book     -> book/_build_smoke/_build/html/index.html
+#   make testbed     retrain the shipped testbed model
+#   make clean       remove the book builds (book/_build*); the execution caches stay
+# Every target creates .venv from requirements.lock first when it is missing or out of date.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+JB     := $(VENV)/bin/jupyter-book
+STAMP  := $(VENV)/.stamp
+
+# Warnings are errors; -n reports every broken reference; --keep-going lists them all.
+BOOK_FLAGS := -W -n --keep-going
+BOOK_HTML  := book/_build/html
+SMOKE_OUT  := book/_build_smoke
+SMOKE_HTML := $(SMOKE_OUT)/_build/html
+# The cache folders must match what book/_ext/vtr_book.py picks (book/.jupyter_cache[_smoke]).
+CACHE       := book/.jupyter_cache
+SMOKE_CACHE := book/.jupyter_cache_smoke
+
+# Notebook kernels: take the "python3" kernelspec of the venv, never a user-wide one.
+export JUPYTER_PREFER_ENV_PATH := 1
+# Silence debugpy's "frozen modules" warning printed by every kernel start.
+export PYDEVD_DISABLE_FILE_VALIDATION := 1
+
+.PHONY: help venv book book-smoke test test-unit test-browser chromium testbed clean
+
+help:
+	@sed -n '2,7s/^# //p' Makefile
+
+# ------------------------------------------------------------------ environment (internal)
+venv: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	# Exact pins (torch==2.13.0+cpu comes from this machine's wheel folder); nothing is upgraded.
+	$(PY) -m pip install -r requirements.lock
+	$(PY) -m pip install --no-deps -e .
+	touch $@
+
+# ------------------------------------------------------------------ book
+book: export VTR_SMOKE := 0
+book: venv
+	$(PY) .ci/cache_stamp.py pre --cache $(CACHE) --build book/_build
+	rc=0; $(JB) build book/ $(BOOK_FLAGS) || rc=$$?; \
+	$(PY) .ci/cache_stamp.py post --build book/_build --rc $$rc; \
+	if [ $$rc -ne 0 ]; then echo "book build FAILED (exit $$rc)" >&2; exit $$rc; fi
+	@echo "Book: $(CURDIR)/$(BOOK_HTML)/index.html   (serve: python3 -m http.server -d $(BOOK_HTML))"
+
+book-smoke: export VTR_SMOKE := 1
+book-smoke: venv
+	$(PY) .ci/cache_stamp.py pre --cache $(SMOKE_CACHE) --build $(SMOKE_OUT)
+	rc=0; $(JB) build book/ --path-output $(SMOKE_OUT) $(BOOK_FLAGS) || rc=$$?; \
+	$(PY) .ci/cache_stamp.py post --build $(SMOKE_OUT) --rc $$rc; \
+	if [ $$rc -ne 0 ]; then echo "smoke book build FAILED (exit $$rc)" >&2; exit $$rc; fi
+	@echo "Smoke book: $(CURDIR)/$(SMOKE_HTML)/index.html"
+
+# ------------------------------------------------------------------ tests
+# pytest exits 5 when it collects nothing: make fails on any nonzero exit, so that fails too.
+test: venv
+	$(MAKE) test-unit
+	$(MAKE) book-smoke
+	$(MAKE) test-browser
+
+test-unit: venv
+	$(PY) -m pytest -m "not browser"
+
+test-browser: venv chromium
+	VTR_BOOK_HTML="$${VTR_BOOK_HTML:-$(SMOKE_HTML)}" $(PY) -m pytest -m browser tests/browser
+
+# Debian's Chromium drives the browser tests (Playwright's own browser download is not used).
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  SUDO=; [ "$$(id -u)" -eq 0 ] || SUDO=sudo; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$SUDO apt-get install -y chromium || { $$SUDO apt-get update && $$SUDO apt-get install -y chromium; }; \
+	fi
+	@/usr/bin/chromium --version
+
+# ------------------------------------------------------------------ testbed, cleaning
+testbed: venv
+	$(VENV)/bin/vtr testbed train
+
+clean:
+	rm -rf book/_build book/_build_*

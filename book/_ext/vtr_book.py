@@ -1,0 +1,56 @@
+"""Sphinx extension of the book (loaded through `sphinx.local_extensions` in _config.yml).
+
+1. Puts the notebook execution cache in a fixed place. `execute.cache` in _config.yml is a folder
+   name; jupyter-cache would resolve it against the current directory. Here it is resolved against
+   the book folder, with a `_smoke` suffix when VTR_SMOKE=1, so a smoke build never reuses or
+   pollutes the full build's executed notebooks:
+       book/.jupyter_cache        full build
+       book/.jupyter_cache_smoke  smoke build
+   Both live outside book/_build*, so `make clean` keeps them. (The Makefile passes the same
+   folders to .ci/cache_stamp.py, which wipes a cache when the code it was executed with changes.)
+
+2. Removes duplicated inline <script> tags. Sphinx 7.4 registers an inline script added after the
+   builder started (sphinx-thebe adds `const THEBE_JS_URL = ...` on env-before-read-docs) once
+   with filename None and again, in prepare_writing, with filename '', which compare unequal; the
+   page then declares the same `const` twice and the browser reports "Identifier 'THEBE_JS_URL'
+   has already been declared". Identical scripts are dropped here, keeping the first.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def _smoke() -> bool:
+    return os.environ.get("VTR_SMOKE", "") not in ("", "0")
+
+
+def _place_cache(app, config) -> None:
+    path = Path(config.nb_execution_cache_path or ".jupyter_cache")
+    if not path.is_absolute():
+        path = Path(app.srcdir) / path
+    if _smoke():
+        path = path.with_name(path.name + "_smoke")
+    config.nb_execution_cache_path = str(path)
+
+
+def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
+    scripts = context.get("script_files")
+    if not isinstance(scripts, list):
+        return
+    seen, unique = set(), []
+    for js in scripts:
+        key = (getattr(js, "filename", js) or "", getattr(js, "priority", None),
+               tuple(sorted((getattr(js, "attributes", None) or {}).items())))
+        if key not in seen:
+            seen.add(key)
+            unique.append(js)
+    context["script_files"] = unique
+
+
+def setup(app):
+    # priority < 500: runs before myst-nb reads the value on builder-inited
+    app.connect("config-inited", _place_cache, priority=400)
+    # late: after the themes and extensions have added their per-page scripts
+    app.connect("html-page-context", _dedupe_scripts, priority=900)
+    return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

@@ -1,0 +1,57 @@
+"""The `vtr` console script: installed, --help works, `info --json` is one valid JSON object."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from vtr import cli
+
+VTR = Path(sys.executable).with_name("vtr")  # the console script of this environment
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(VTR), *args], capture_output=True, text=True, timeout=300)
+
+
+def test_console_script_help():
+    assert VTR.exists(), f"console script missing: {VTR} (pip install -e .)"
+    out = run("--help")
+    assert out.returncode == 0, out.stderr
+    assert "usage: vtr" in out.stdout
+    assert "info" in out.stdout
+
+
+def test_info_json():
+    out = run("info", "--json")
+    assert out.returncode == 0, out.stderr
+    info = json.loads(out.stdout)
+    import numpy
+    import torch
+    import transformers
+
+    import vtr
+
+    assert info["vtr"] == vtr.__version__
+    assert info["torch"] == torch.__version__
+    assert info["transformers"] == transformers.__version__
+    assert info["numpy"] == numpy.__version__
+    assert info["python"].startswith(f"{sys.version_info.major}.{sys.version_info.minor}.")
+    assert isinstance(info["torch_threads"], int) and info["torch_threads"] >= 1
+    assert info["device"] == "cpu" or torch.cuda.is_available()
+    assert info["platform"]
+
+
+def test_unknown_command_fails(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["no-such-command"])
+    assert exc.value.code == 2
+
+
+def test_command_required(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([])
+    assert exc.value.code == 2
