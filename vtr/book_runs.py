@@ -16,7 +16,7 @@ from .paths import data_dir, smoke
 from .plan import Plan
 
 BUDGETS = (0.5, 0.25, 0.125)
-TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge",
+TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge", "prumerge_plus",
                  "tome", "psigmoid")
 TOLERANCE = 0.005
 

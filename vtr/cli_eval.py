@@ -1,4 +1,9 @@
-"""`vtr eval`: one method at one budget on a split; prints the record and appends it to the store."""
+"""`vtr eval`: one method at one budget on a split; prints the record and appends it to the store.
+
+`--model` is "testbed" or a local HuggingFace checkpoint folder (`vtr.hf`), `--bench`/`--data` a real
+benchmark. Launched by `torchrun --nproc_per_node N vtr eval ...`, the split is sharded over the N
+ranks and gathered on rank 0 (`vtr.distributed`), which prints and stores the one record.
+"""
 from __future__ import annotations
 
 import argparse
@@ -6,7 +11,7 @@ import json
 
 
 def _eval(args) -> int:
-    from . import experiments, methods
+    from . import distributed, experiments, methods
     from .models import load, load_split
 
     if args.list_methods:
@@ -14,17 +19,28 @@ def _eval(args) -> int:
         return 0
     if not args.method:
         raise SystemExit("vtr eval: --method is required (see --list-methods)")
-    runner = load(args.model)
-    split = load_split(args.model, args.split, args.limit, bench=args.bench, data=args.data)
-    hp = dict(kv.split("=", 1) for kv in args.hp)
-    hp = {k: _number(v) for k, v in hp.items()}
-    rec = experiments.eval_method(runner, split, args.method, args.budget, args.kind, args.seed,
-                                  experiment=args.experiment, split_name=args.split,
-                                  measure_speed=not args.no_speed, **hp)
-    keys = ("method", "budget", "kind", "overall", "families", "flops_ratio", "speedup", "mean_tokens",
-            "keep_rate", "exist_f1", "n")
-    out = {k: rec.get(k) for k in keys}
-    print(json.dumps(out, indent=None if args.json else 2))
+    with distributed.session():  # launched by torchrun: one process group, the split sharded over ranks
+        kw = {}
+        if args.model != "testbed":
+            kw = {"dtype": args.dtype, "device": distributed.device() if distributed.active() else args.device,
+                  "bench": None if args.bench == "testbed" else args.bench, "max_new_tokens": args.max_new_tokens}
+            if args.batch_size:
+                kw["batch_size"] = args.batch_size
+        runner = load(args.model, **kw)
+        if args.batch_size and args.model == "testbed":
+            runner.batch_size = args.batch_size
+        split = load_split(args.model, args.split, args.limit, bench=args.bench, data=args.data)
+        hp = dict(kv.split("=", 1) for kv in args.hp)
+        hp = {k: _number(v) for k, v in hp.items()}
+        rec = experiments.eval_method(runner, split, args.method, args.budget, args.kind, args.seed,
+                                      experiment=args.experiment, split_name=args.split,
+                                      measure_speed=not args.no_speed, progress=distributed.is_main(), **hp)
+        keys = ("method", "budget", "kind", "overall", "families", "flops_ratio", "speedup", "mean_tokens",
+                "keep_rate", "exist_f1", "n")
+        out = {k: rec.get(k) for k in keys}
+        out.update({k: rec[k] for k in ("model", "bench", "metrics") if k in rec and rec["model"] != "testbed"})
+        if distributed.is_main():
+            print(json.dumps(out, indent=None if args.json else 2))
     return 0
 
 
@@ -51,6 +67,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--experiment", default="cli")
     p.add_argument("--hp", nargs="*", default=[], metavar="KEY=VALUE", help="method hyper-parameters")
     p.add_argument("--no-speed", action="store_true", help="skip the prefill timing")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
+                   help="checkpoint folders: weights dtype (auto = the checkpoint's own)")
+    p.add_argument("--device", help="checkpoint folders: cpu, cuda or cuda:N (default: cuda if available); "
+                                    "under torchrun each rank uses cuda:LOCAL_RANK")
+    p.add_argument("--max-new-tokens", type=int, default=128, help="checkpoint folders: greedy answer length cap")
+    p.add_argument("--batch-size", type=int, help="samples per batch (default: 64 testbed, 16 checkpoints)")
     p.add_argument("--list-methods", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_eval)

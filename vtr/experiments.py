@@ -39,8 +39,8 @@ def info_for(runner, split):
 def val_scorer(runner, split, query: str = "last", batch_size: int = 100):
     """score(plan) = overall accuracy of the split under PlanPolicy(plan, query)."""
     def score(plan: Plan) -> float:
-        return evaluate(runner, split, PlanPolicy(plan, query=query), batch_size=batch_size,
-                        progress=False)["metrics"]["overall"]
+        return headline(evaluate(runner, split, PlanPolicy(plan, query=query), batch_size=batch_size,
+                                 progress=False)["metrics"])
     score.__name__ = f"val_accuracy[{runner.name},{len(split)},{query}]"
     return score
 
@@ -122,19 +122,39 @@ def eval_method(runner, split, name: str, budget: float | None, kind: str = "kee
                 experiment: str = "methods", split_name: str = "test", measure_speed: bool = True,
                 progress: bool = True, **hp) -> dict:
     """Evaluate one method at one budget; resumable; appends the summary record to the store."""
+    from . import distributed
+
     policy = policy_for(runner, split, name, budget, kind, seed, **hp)
-    tag = "_".join(str(x) for x in (experiment, name, budget, kind, split_name, len(split), seed,
+    bench = getattr(runner, "bench", None)
+    # real models/benchmarks also name the run file by model and benchmark (testbed names unchanged)
+    prefix = () if runner.name == "testbed" else (runner.name, bench)
+    tag = "_".join(str(x) for x in (*prefix, experiment, name, budget, kind, split_name, len(split), seed,
                                     *sorted(f"{k}={v}" for k, v in hp.items())))
-    summary = evaluate(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress)
+    run = distributed.evaluate if distributed.active() else evaluate  # torchrun: sharded over ranks
+    summary = run(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress,
+                  batch_size=getattr(runner, "batch_size", 64))
     m = summary["metrics"]
     rec = {"experiment": experiment, "method": name, "budget": budget, "kind": kind, "model": runner.name,
-           "split": split_name, "seed": seed, "hyperparameters": hp, "overall": m["overall"],
-           "families": m["families"], "exist_f1": m.get("exist_f1"), "n": summary["n"],
+           "split": split_name, "seed": seed, "hyperparameters": hp, "overall": headline(m),
+           "families": m.get("families"), "exist_f1": m.get("exist_f1"), "n": summary["n"],
            "flops_ratio": summary["flops_ratio"], "keep_rate": summary["keep_rate"],
            "mean_tokens": summary["mean_tokens"], "vision_per_layer": summary["vision_per_layer"]}
+    if "overall" not in m:  # a real benchmark: keep its official metrics whole
+        rec.update(bench=bench, metrics=m)
+    if not distributed.is_main():
+        return rec  # rank 0 measures the speed and writes the store
     if measure_speed:
-        rec["speedup"] = speedup(runner, split, policy, repeats=2 if smoke() else 5)
+        rec["speedup"] = speedup(runner, split, policy, batch=8 if smoke() else 32, repeats=1 if smoke() else 5)
     return results.append(rec)
+
+
+def headline(metrics: dict) -> float | None:
+    """The one number of a metrics dict: testbed "overall", a benchmark's "accuracy" (POPE: mean over
+    its splits), or MME's "total" (perception + cognition score)."""
+    for key in ("overall", "accuracy", "total"):
+        if key in metrics:
+            return metrics[key]
+    return None
 
 
 def dump(obj) -> str:

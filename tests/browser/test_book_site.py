@@ -14,6 +14,7 @@ from .sitecheck import PageWatch, discover_pages, figure_images, open_page, serv
 
 pytestmark = pytest.mark.browser
 
+INTRO = "notebooks/01-introduction.html"  # the root page (headline table, cites the check figure)
 SEARCH_WORD = "reproducibility"  # in the book's title and introduction
 NONSENSE = "qzxvjkwplm"
 
@@ -54,7 +55,7 @@ def test_figure_images_render(page, site_root, site_url):
 
 def test_intro_figure_reference_lands_on_figure(page, site_url):
     watch = PageWatch(page, site_url)
-    open_page(page, urljoin(site_url, "intro.html"))
+    open_page(page, urljoin(site_url, INTRO))
     link = page.locator("a.reference.internal:has(span.std-numref)").first
     assert link.count() == 1, "the introduction has no {numref} link"
     href = link.get_attribute("href")
@@ -122,7 +123,7 @@ def test_figure_check_reports_a_broken_image(page, site_root, site_url, site_cop
 
 def test_page_watch_reports_errors(page, site_copy):
     """A page with a console error, an uncaught exception, a missing file and a CDN script fails."""
-    intro = site_copy / "intro.html"
+    intro = site_copy / INTRO
     html = intro.read_text()
     injected = ('<script>console.error("planted error")</script>'
                 '<script>throw new Error("planted exception")</script>'
@@ -131,7 +132,7 @@ def test_page_watch_reports_errors(page, site_copy):
     intro.write_text(html.replace("</body>", injected + "</body>", 1))
     with serve(site_copy) as url:
         watch = PageWatch(page, url)
-        open_page(page, urljoin(url, "intro.html"))
+        open_page(page, urljoin(url, INTRO))
     text = "\n".join(watch.problems)
     assert "planted error" in text
     assert "planted exception" in text
