@@ -61,7 +61,7 @@ def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: f
         opt.zero_grad()
         loss.backward()
         opt.step()
-        curve.append(float(loss))
+        curve.append(loss.item())
     # fold the standardisation into the first linear layer, so the router takes raw features
     with torch.no_grad():
         for l, mlp in enumerate(routers.mlps):

@@ -21,26 +21,29 @@ QUESTIONS_PER_IMAGE = 2
 
 
 def generate_split(name: str) -> tuple[list[Sample], dict]:
+    """Questions of two different families per image, filling each family's quota exactly."""
     seed, n_questions = SPLITS[name]
+    quota = n_questions // len(tasks.FAMILIES)
     rng = np.random.default_rng(seed)
-    samples, images, fam_cursor = [], {}, 0
-    while len(samples) < n_questions:
+    samples, images = [], {}
+    count = {f: 0 for f in tasks.FAMILIES}
+    while len(samples) < quota * len(tasks.FAMILIES):
         scene = scenes.sample_scene(rng, int(rng.integers(2, 7)))
         rel = f"images/{len(images):05d}.png"
         asked = 0
-        # Cycle the family list, skipping families the scene cannot support.
-        for step in range(len(tasks.FAMILIES)):
-            fam = tasks.FAMILIES[(fam_cursor + step) % len(tasks.FAMILIES)]
+        # least-filled families first (ties in the fixed family order), skipping full ones
+        for fam in sorted((f for f in tasks.FAMILIES if count[f] < quota), key=lambda f: count[f]):
             q = tasks.ask(scene, fam, rng)
             if q is None:
                 continue
             samples.append(Sample(id=f"{name}-{len(samples):05d}", image=rel, question=q.text,
                                   answer=q.answer, family=fam, meta={"n_objects": len(scene.objects)}))
+            count[fam] += 1
             asked += 1
-            if asked == QUESTIONS_PER_IMAGE or len(samples) == n_questions:
-                fam_cursor = (fam_cursor + step + 1) % len(tasks.FAMILIES)
+            if asked == QUESTIONS_PER_IMAGE:
                 break
-        images[rel] = scenes.render(scene)
+        if asked:
+            images[rel] = scenes.render(scene)
     return samples, images
 
 

@@ -95,7 +95,7 @@ def train_vision(model, recipe: Recipe, log) -> None:
                     pred = heads[k](patches).argmax(-1)
                     fg = y > 0
                     acc[k] = float((pred[fg] == y[fg]).float().mean())
-            log({"stage": 0, "step": step, "loss": float(loss), "fg_patch_acc": acc})
+            log({"stage": 0, "step": step, "loss": loss.item(), "fg_patch_acc": acc})
     for p in tower.parameters():
         p.requires_grad_(False)
     tower.eval()
@@ -174,7 +174,7 @@ def train_language(model, recipe: Recipe, log, heldout) -> None:
         opt.step()
         sched.step()
         if step % 25 == 0:
-            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": float(loss),
+            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": loss.item(),
                  "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "max_objects": max_obj})
         if (step + 1) % recipe.eval_every == 0 or step == total - 1:
             model.eval()
