@@ -70,6 +70,55 @@ def gsearch_claim() -> Row:
                f"({-100 * drop:+.1f} points)", verdict, "gsearch")
 
 
+def sshape_claim() -> Row:
+    """S-shaped if a sigmoid fits the searched curve at most half as badly as the best straight
+    line and its midpoint lies inside the depth range (0.1 < a < 0.9)."""
+    from .plan import Plan
+    from .search.psigmoid import fit_to_plan, psigmoid_rates
+
+    s = R.gsearch()["last"]["search"]
+    plan = Plan(tuple(s["plan"]), s["n_vision"])
+    rates = np.array(plan.rates)
+    x = np.linspace(0, 1, len(rates))
+    params = fit_to_plan(plan)
+    sig = np.array(psigmoid_rates(params, len(rates)))
+    line = np.polyval(np.polyfit(x[1:], rates[1:], 1), x[1:])
+    rmse_sig = float(np.sqrt(np.mean((sig[1:] - rates[1:]) ** 2)))
+    rmse_line = float(np.sqrt(np.mean((line - rates[1:]) ** 2)))
+    inside = 0.1 < params.a < 0.9
+    verdict = "reproduced" if inside and rmse_sig <= 0.5 * rmse_line else (
+        "partly" if rmse_sig < rmse_line else "not reproduced")
+    return Row("G-Search/P-Sigmoid", "The searched keep-rate curve is S-shaped", "S-shaped (figure)",
+               f"sigmoid fit RMSE {rmse_sig:.3f} vs straight line {rmse_line:.3f}; midpoint at depth {params.a:.2f}",
+               verdict, "gsearch")
+
+
+def greedy_claim(instances: int = 300, seed: int = 0) -> Row:
+    """Greedy optimality under the assumption, checked against brute force on random synthetic
+    scorers that satisfy it (per-layer needs that do not increase with depth)."""
+    import itertools
+
+    from .plan import Plan
+    from .search.gsearch import gsearch
+
+    rng = np.random.default_rng(seed)
+    optimal = 0
+    for _ in range(instances):
+        L, N = int(rng.integers(2, 5)), int(rng.integers(1, 7))
+        need = np.sort(rng.integers(0, N + 1, size=L))[::-1]
+        need[0] = N
+        score = lambda p, need=need: float(all(k >= n for k, n in zip(p.keep, need)))  # noqa: E731
+        got = gsearch(score, L, N, 0.0, start_layer=1, progress=False).plan
+        best = min((c for c in itertools.product(range(N + 1), repeat=L - 1)
+                    if list(c) == sorted(c, reverse=True) and c[0] <= N and score(Plan((N,) + c, N)) >= 1.0),
+                   key=sum)
+        optimal += sum(got.keep[1:]) == sum(best)
+    share = optimal / instances
+    return Row("G-Search/P-Sigmoid", "Under the assumption, greedy search reaches the optimal reduction",
+               "proof (paper)", f"optimal on {optimal} of {instances} random synthetic problems (brute force, L <= 4, N <= 6)",
+               "reproduced" if share == 1.0 else "not reproduced", "gsearch")
+
+
 def psigmoid_claim() -> Row:
     recs = R.methods_table()
     p, f = _rec("psigmoid", 0.125, recs), _rec("fastv", 0.125, recs)
@@ -142,6 +191,13 @@ def dyvte_claim() -> Row:
                f"(mean of {len(seeds)} router seeds)", verdict, "dyvte")
 
 
+def generality_claim() -> Row:
+    return Row("DyVTE", "Works with LLaVA, VILA, Eagle and InternVL", "4 model families",
+               "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny LLaVA, LLaVA-NeXT, "
+               "Qwen2-VL and InternVL configs in the tests, but no trained routers exist for them here",
+               "not tested", "dyvte")
+
+
 def complementary_claim() -> Row:
     d = R.dyvte()
     fd, f = d["fastv_dyvte"], _rec("fastv", 0.5, R.methods_table())
@@ -153,8 +209,8 @@ def complementary_claim() -> Row:
                f"FastV(0.5) alone: {_pct(f['flops_ratio'])}, {_pct(f['overall'])}", verdict, "dyvte")
 
 
-CLAIMS = (rank_claim, nested_claim, gsearch_claim, psigmoid_claim, tokenpacker_claim,
-          longtail_claim, cls22_claim, stages_claim, dyvte_claim, complementary_claim)
+CLAIMS = (rank_claim, nested_claim, greedy_claim, gsearch_claim, sshape_claim, psigmoid_claim, tokenpacker_claim,
+          longtail_claim, cls22_claim, stages_claim, dyvte_claim, generality_claim, complementary_claim)
 
 
 def headline() -> list[Row]:

@@ -45,9 +45,9 @@ class TestbedSpec:
     vision_hidden: int = 192
     vision_layers: int = 4
     vision_heads: int = 6
-    text_hidden: int = 192
+    text_hidden: int = 128
     text_layers: int = 8
-    text_heads: int = 6
+    text_heads: int = 4
     text_intermediate: int = 512
     image_size: int = scenes.IMAGE_SIZE
     patch_size: int = scenes.PATCH_SIZE

@@ -38,15 +38,16 @@ class Recipe:
     vision_steps: int = 500
     vision_batch: int = 64
     vision_lr: float = 1e-3
-    lm_steps: int = 1800       # stage 1
-    tune_steps: int = 500      # stage 2
-    batch: int = 32            # images (conversations) per step
+    lm_steps: int = 3800       # stage 1
+    tune_steps: int = 1200     # stage 2
+    batch: int = 16            # images (conversations) per step: many small steps learn retrieval sooner
     max_turns: int = 4
-    lr: float = 1.5e-3
+    lr: float = 2e-3
     warmup: int = 100
-    aux_until: float = 0.6     # fraction of stage 1 after which the auxiliary weight is 0
+    aux_floor: float = 0.2     # auxiliary weight: 1 for the first half of stage 1, then down to this
+    main_start: float = 0.3    # trigger weight: from this at the start to 1 at half of stage 1
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
-    eval_every: int = 250
+    eval_every: int = 500
     eval_questions: int = 300
     polish_steps: int = 0      # stage 3 (optional): trigger only, fresh optimiser, lower learning rate
     polish_lr: float = 5e-4
@@ -62,6 +63,7 @@ def _vision_heads(hidden: int) -> torch.nn.ModuleDict:
 
 def train_vision(model, recipe: Recipe, log) -> None:
     tower = model.model.vision_tower
+    torch.manual_seed(recipe.seed + 500)  # stage 0 does not depend on the decoder's size
     heads = _vision_heads(tower.config.hidden_size)
     params = list(tower.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=recipe.vision_lr, weight_decay=0.01)
@@ -96,9 +98,25 @@ def train_vision(model, recipe: Recipe, log) -> None:
                     fg = y > 0
                     acc[k] = float((pred[fg] == y[fg]).float().mean())
             log({"stage": 0, "step": step, "loss": loss.item(), "fg_patch_acc": acc})
+    freeze_vision(model)
+
+
+def freeze_vision(model) -> None:
+    tower = model.model.vision_tower
     for p in tower.parameters():
         p.requires_grad_(False)
     tower.eval()
+
+
+def save_vision(model, path: Path) -> None:
+    from safetensors.torch import save_file
+    save_file({k: v.contiguous() for k, v in model.model.vision_tower.state_dict().items()}, str(path))
+
+
+def load_vision(model, path: Path) -> None:
+    from safetensors.torch import load_file
+    model.model.vision_tower.load_state_dict(load_file(str(path)))
+    freeze_vision(model)
 
 
 # --------------------------------------------------------------------------- stage 1 and 2
@@ -142,40 +160,22 @@ def train_language(model, recipe: Recipe, log, heldout) -> None:
         list(model.model.language_model.parameters()) + list(model.lm_head.parameters())
     opt = torch.optim.AdamW(trainable, lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.98))
     total = recipe.lm_steps + recipe.tune_steps
-    sched = _schedule(opt, total, recipe.warmup)
+    sched = _schedule(opt, total, recipe.warmup, hold=0.5)
     rng = np.random.default_rng(recipe.seed + 1000)
+    torch.manual_seed(recipe.seed + 1000)
     for step in tqdm(range(total), desc="stage 1-2: language"):
         model.model.language_model.train()
         frac = step / recipe.lm_steps
         max_obj = 6 if frac >= recipe.curriculum else 1 + int(5 * frac / recipe.curriculum)
-        aux_w = max(0.0, 1.0 - frac / recipe.aux_until)
-        scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
-        convs = [conversation(s, rng, tok, recipe.max_turns) for s in scs]
-        width = max(len(c[0]) for c in convs)
-        ids = torch.full((len(convs), width), tok.pad_id, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        rows, cols, tgts, weights = [], [], [], []
-        for b, (seq, targets) in enumerate(convs):
-            ids[b, : len(seq)] = torch.tensor(seq)
-            mask[b, : len(seq)] = 1
-            for pos, tgt, kind in targets:
-                w = {"main": 1.0, "aux": aux_w, "eos": 0.1}[kind]
-                if w > 0:
-                    rows.append(b), cols.append(pos), tgts.append(tgt), weights.append(w)
-        hidden = model.model(input_ids=ids, attention_mask=mask,
-                             pixel_values=pixel_values([scenes.render(s) for s in scs]),
-                             use_cache=False).last_hidden_state
-        logits = model.lm_head(hidden[torch.tensor(rows), torch.tensor(cols)])
-        w = torch.tensor(weights)
-        loss = (F.cross_entropy(logits, torch.tensor(tgts), reduction="none") * w).sum() / w.sum()
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-        opt.step()
-        sched.step()
+        if step >= recipe.lm_steps:  # stage 2: trigger only
+            aux_w, main_w = 0.0, 1.0
+        else:
+            aux_w = 1.0 if frac < 0.5 else 1.0 - (1.0 - recipe.aux_floor) * (frac - 0.5) / 0.5
+            main_w = min(1.0, recipe.main_start + (1.0 - recipe.main_start) * frac / 0.5)
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj)
         if step % 25 == 0:
-            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": loss.item(),
-                 "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "max_objects": max_obj})
+            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": loss,
+                 "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "main_weight": main_w, "max_objects": max_obj})
         if (step + 1) % recipe.eval_every == 0 or step == total - 1:
             model.eval()
             res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
@@ -195,7 +195,7 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
     rng = np.random.default_rng(recipe.seed + 2000)
     for step in tqdm(range(recipe.polish_steps), desc="stage 3: polish"):
         model.model.language_model.train()
-        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w=0.0, max_obj=6)
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w=0.0, main_w=1.0, max_obj=6)
         if step % 25 == 0:
             log({"stage": 3, "step": step, "loss": loss, "lr": sched.get_last_lr()[0]})
         if (step + 1) % recipe.eval_every == 0 or step == recipe.polish_steps - 1:
@@ -204,7 +204,9 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
             log({"stage": 3, "step": step, "heldout": res})
 
 
-def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float, max_obj: int) -> float:
+def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float, main_w: float,
+                   max_obj: int) -> float:
+    """One optimiser step on a batch of multi-turn conversations; returns the loss."""
     scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
     convs = [conversation(s, rng, tok, recipe.max_turns) for s in scs]
     width = max(len(c[0]) for c in convs)
@@ -215,7 +217,7 @@ def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float,
         ids[b, : len(seq)] = torch.tensor(seq)
         mask[b, : len(seq)] = 1
         for pos, tgt, kind in targets:
-            w = {"main": 1.0, "aux": aux_w, "eos": 0.1}[kind]
+            w = {"main": main_w, "aux": aux_w, "eos": 0.1}[kind]
             if w > 0:
                 rows.append(b), cols.append(pos), tgts.append(tgt), weights.append(w)
     hidden = model.model(input_ids=ids, attention_mask=mask,
@@ -282,4 +284,25 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
     meta = {"recipe": asdict(recipe), "spec": asdict(spec), "seconds": round(time.time() - t0, 1),
             "torch": torch.__version__, "trigger": TRIGGER}
     save_testbed(model, WordTokenizer(), spec, out, extra=meta)
+    finalize(out, recipe)
     return meta
+
+
+def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96) -> dict:
+    """Write what makes a checkpoint checkable: its sha256, the command that produced it, and its
+    accuracy on the first `slice_size` test questions (the test suite reproduces that number)."""
+    import hashlib
+
+    from ..evaluate import TestbedRunner, evaluate as run_eval
+    from .benchmark import load
+    from .model import load_testbed
+
+    recipe = recipe or Recipe()
+    digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    (out / "model.safetensors.sha256").write_text(f"{digest}  model.safetensors\n")
+    (out / "COMMAND").write_text(f"vtr testbed train --seed {recipe.seed} --threads {recipe.threads}\n"
+                                 f"# {torch.__version__}, {recipe.threads} threads; see training.json for the recipe\n")
+    model, _ = load_testbed(out)
+    res = run_eval(TestbedRunner(model), load("test").subset(slice_size), progress=False)["metrics"]
+    (out / "eval_slice.json").write_text(json.dumps(res, indent=1) + "\n")
+    return res
