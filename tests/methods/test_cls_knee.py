@@ -6,11 +6,9 @@ import pytest
 import torch
 
 import vtr.methods as M
-from vtr import tiny
-from vtr.engine import EncoderView, Policy, UnsupportedInput, prune
 from vtr.methods import cls_knee as K
 
-ARCH = "llava"
+from .helpers import check_vision_at_layer0, masks, no_knee, run_stats, spy
 
 
 # ---------------------------------------------------------------------- knee detectors
@@ -86,15 +84,6 @@ def test_text_relevance_averages_rows_that_see_the_position():
     assert K.relevance_keep(rel, cand, 1.0)[0, 1]               # non-candidates always stay
 
 
-def test_no_cls_token_is_unsupported():
-    g = torch.Generator().manual_seed(0)
-    view = EncoderView(torch.randn(1, 16, 8, generator=g), torch.randn(1, 16, 6, generator=g), None,
-                       torch.randn(1, 2, 16, 4, generator=g), None, (4, 4))
-    for score in K.SCORES:
-        with pytest.raises(UnsupportedInput, match="CLS"):
-            K.ClsKneePolicy(None, 16, score=score).encoder_step(view)
-
-
 def test_validation():
     info = M.ModelInfo(4, 16, 8, None)
     for bad in (0.0, 1.2):
@@ -109,132 +98,57 @@ def test_validation():
 
 
 # ---------------------------------------------------------------------- through the engine
-@pytest.fixture(scope="module")
-def setup():
-    model = tiny.build(ARCH)
-    inp = tiny.make_inputs(model, ARCH)
-    n = tiny.n_image_tokens(model, ARCH)
-    return model, inp, n, M.model_info(model, n, 8)
-
-
-def _run(model, inp, policy):
-    with torch.no_grad(), prune(model, policy) as session:
-        logits = model(**inp).logits
-    return logits, session.last_stats
-
-
-def _vision_at_layer0(stats, inp, n):
-    text = int(inp["attention_mask"].sum()) - n * inp["attention_mask"].shape[0]
-    total = stats["tokens_per_layer"][0] - text
-    per_sample = stats["vision_counts"][:, 0].tolist() if "vision_counts" in stats else None
-    return total, per_sample
-
-
-class Watch(Policy):
-    """Wraps a policy and records the masks its keep_before returns, with the view's vision/valid."""
-
-    def __init__(self, inner):
-        self.inner, self.masks = inner, []
-        self.may_drop_text = inner.may_drop_text
-
-    def check_model(self, n_layers):
-        self.inner.check_model(n_layers)
-
-    def start(self, batch_size):
-        self.inner.start(batch_size)
-
-    def encoder_step(self, view):
-        return self.inner.encoder_step(view)
-
-    def keep_before(self, layer, view):
-        keep = self.inner.keep_before(layer, view)
-        if keep is not None:
-            self.masks.append((layer, keep.clone(), view.vision.clone(), view.valid.clone()))
-        return keep
-
-
 @pytest.mark.parametrize("detector", list(K.DETECTORS))
-def test_stage1_counts_per_sample_reach_decoder(setup, detector):
-    model, inp, n, info = setup
+def test_stage1_counts_per_sample_reach_decoder(llava, detector):
+    model, inp, info = llava
+    n = info.n_vision
     pol = M.get("cls_knee")(info, detector=detector, stage2=False)
-    _, stats = _run(model, inp, pol)
-    total, per_sample = _vision_at_layer0(stats, inp, n)
-    assert total == int(pol.last_counts.sum())
-    assert per_sample in (None, pol.last_counts.tolist())
+    _, stats = run_stats(model, inp, pol)
+    check_vision_at_layer0(stats, inp, n, pol.last_counts.tolist())
     assert bool((pol.last_counts >= 1).all()) and bool((pol.last_counts <= n).all())
 
 
-def test_counts_differ_per_image(setup):
-    model, inp, n, info = setup
+def test_counts_differ_per_image(llava):
+    model, inp, info = llava
     pol = M.get("cls_knee")(info, stage2=False)
-    _run(model, inp, pol)
+    run_stats(model, inp, pol)
     assert len(set(pol.last_counts.tolist())) > 1
 
 
 @pytest.mark.parametrize("budget", [0.125, 0.5])
-def test_budget_caps_stage1(setup, budget):
-    model, inp, n, info = setup
+def test_budget_caps_stage1(llava, budget):
+    model, inp, info = llava
+    n = info.n_vision
     free = M.get("cls_knee")(info, stage2=False)
-    _run(model, inp, free)
+    run_stats(model, inp, free)
     pol = M.get("cls_knee")(info, budget, stage2=False)
-    _, stats = _run(model, inp, pol)
+    _, stats = run_stats(model, inp, pol)
     expected = free.last_counts.clamp(max=round(budget * n))
     assert pol.last_counts.tolist() == expected.tolist()
-    total, per_sample = _vision_at_layer0(stats, inp, n)
-    assert total == int(expected.sum())
+    check_vision_at_layer0(stats, inp, n, expected.tolist())
 
 
-def test_stage2_drops_visual_and_text_tokens_at_its_layer(setup):
-    model, inp, n, info = setup
-    inner = M.get("cls_knee")(info, stage2_ratio=1.0, detector=lambda c: torch.full((c.shape[0],), c.shape[1]))
-    pol = Watch(inner)
-    _, stats = _run(model, inp, pol)
-    (layer, keep, vision, valid), = pol.masks
-    assert layer == inner.stage2_layer == 1
+def test_stage2_drops_visual_and_text_tokens_at_its_layer(llava):
+    model, inp, info = llava
+    pol = M.get("cls_knee")(info, stage2_ratio=1.0, detector=no_knee)
+    log = spy(pol, masks)
+    _, stats = run_stats(model, inp, pol)
+    (layer, keep, vision, valid), = log
+    assert layer == pol.stage2_layer == 1
     dropped = valid & ~keep
     assert bool((dropped & ~vision).any()), "stage 2 should drop some text tokens"
     assert bool((dropped & vision).any()), "stage 2 should drop some visual tokens"
     counts = stats["token_counts"] if "token_counts" in stats else None
     if counts is not None:
         before = counts[:, layer - 1]
-        assert torch.equal(counts[:, layer], before - inner.last_stage2)
+        assert torch.equal(counts[:, layer], before - pol.last_stage2)
     else:
         assert stats["tokens_per_layer"][layer] < stats["tokens_per_layer"][layer - 1]
     last = torch.where(valid, torch.arange(valid.shape[1]), -1).amax(1)
     assert bool(keep[torch.arange(len(last)), last].all())      # the token producing the output stays
 
 
-def test_deterministic(setup):
-    model, inp, n, info = setup
-    a, _ = _run(model, inp, M.get("cls_knee")(info))
-    b, _ = _run(model, inp, M.get("cls_knee")(info))
-    assert torch.equal(a, b)
-
-
-def test_keep_everything_equals_unpatched(setup):
-    model, inp, n, info = setup
-    with torch.no_grad():
-        ref = model(**inp).logits
-    pol = M.get("cls_knee")(info, 1.0, stage2_ratio=0.0, detector=lambda c: torch.full((c.shape[0],), c.shape[1]))
-    got, _ = _run(model, inp, pol)
-    assert torch.equal(got, ref)
-
-
-def test_stage2_layer_out_of_range(setup):
-    model, inp, n, info = setup
+def test_stage2_layer_out_of_range(llava):
+    model, inp, info = llava
     with pytest.raises(ValueError, match="stage2_layer"):
-        _run(model, inp, M.get("cls_knee")(info, stage2_layer=info.n_layers))
-
-
-def test_internvl_unsupported():
-    model = tiny.build("internvl")
-    inp = tiny.make_inputs(model, "internvl", batch=2)
-    with pytest.raises(UnsupportedInput):
-        _run(model, inp, M.get("cls_knee")(M.model_info(model, tiny.n_image_tokens(model, "internvl"), 8)))
-
-
-def test_qwen2_vl_unsupported():
-    model = tiny.build("qwen2_vl")
-    inp = tiny.make_inputs(model, "qwen2_vl", batch=2)
-    with pytest.raises(UnsupportedInput):
-        _run(model, inp, M.get("cls_knee")(M.model_info(model, tiny.n_image_tokens(model, "qwen2_vl"), 8)))
+        run_stats(model, inp, M.get("cls_knee")(info, stage2_layer=info.n_layers))

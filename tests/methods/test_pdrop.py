@@ -2,49 +2,12 @@
 import pytest
 import torch
 
-from vtr import tiny
-from vtr.engine import PlanPolicy, Policy, prune
-from vtr.flops import DecoderShape
-from vtr.methods import ModelInfo, get, model_info
+from vtr.engine import PlanPolicy
+from vtr.methods import get
 from vtr.methods import pdrop
 from vtr.plan import Plan, PlanError
 
-BIG = ModelInfo(32, 576, 64, DecoderShape(hidden=4096, intermediate=11008, n_layers=32))
-
-
-def setup(arch):
-    model = tiny.build(arch)
-    n = tiny.n_image_tokens(model, arch)
-    inp = tiny.make_inputs(model, arch)
-    return model, inp, model_info(model, n, n_text=8)
-
-
-def run(model, inp, policy):
-    with torch.no_grad(), prune(model, policy):
-        return model(**inp).logits
-
-
-def one_token_per_layer(info, kind):
-    if kind == "keep":
-        return 1 / info.n_vision
-    return 1 - info.cost(Plan(((info.n_vision - 1),) * info.n_layers, info.n_vision), kind)
-
-
-class Spy(Policy):
-    def __init__(self, inner, check):
-        self.inner, self.check, self.log = inner, check, []
-
-    def check_model(self, n):
-        self.inner.check_model(n)
-
-    def start(self, batch_size):
-        self.inner.start(batch_size)
-
-    def keep_before(self, layer, view):
-        keep = self.inner.keep_before(layer, view)
-        if keep is not None:
-            self.log.append(self.check(layer, view, keep))
-        return keep
+from .helpers import BIG, one_token_per_layer, run, setup, spy
 
 
 def test_default_plan_is_the_paper_pyramid():
@@ -56,8 +19,8 @@ def test_default_plan_is_the_paper_pyramid():
 
 @pytest.mark.parametrize("kind", ["keep", "flops"])
 @pytest.mark.parametrize("budget", [0.3, 0.45, 0.6, 0.9])
-def test_budget_met_and_close(kind, budget):
-    for info in (BIG, setup("llava")[2]):
+def test_budget_met_and_close(llava, kind, budget):
+    for info in (BIG, llava[2]):
         floor = pdrop.plan_from_lambda(info.n_layers, info.n_vision, pdrop.default_layers(info.n_layers), 0.0)
         if info.cost(floor, kind) > budget:
             with pytest.raises(PlanError, match=str(budget)):
@@ -77,13 +40,6 @@ def test_budget_full_and_infeasible():
     with pytest.raises(PlanError, match="0.2"):
         pdrop.plan_for(BIG, 0.2)          # the first stage alone costs 8/32
     assert BIG.cost(pdrop.plan_for(BIG, 0.2, layers=(2, 4, 6)), "keep") <= 0.2
-
-
-def test_deterministic():
-    model, inp, info = setup("llava")
-    a = run(model, inp, get("pdrop")(info))
-    b = run(model, inp, get("pdrop")(info))
-    assert torch.equal(a, b)
 
 
 def _check_top_last(layer, view, keep):
@@ -107,9 +63,9 @@ def _check_top_last(layer, view, keep):
 def test_keeps_top_last_token_attention_at_each_boundary(arch):
     model, inp, info = setup(arch)
     policy = get("pdrop")(info)
-    spy = Spy(policy, _check_top_last)
-    out = run(model, inp, spy)
+    log = spy(policy, _check_top_last)
+    out = run(model, inp, policy)
     B = inp["input_ids"].shape[0]
     expected = [(b, [policy.plan.keep[b]] * B) for b in pdrop.default_layers(info.n_layers)]
-    assert spy.log == expected
+    assert log == expected
     assert torch.equal(out, run(model, inp, PlanPolicy(policy.plan, query="last")))

@@ -4,11 +4,9 @@ import pytest
 import torch
 
 import vtr.methods as M
-from vtr import tiny
-from vtr.engine import EncoderView, UnsupportedInput, prune
 from vtr.methods import prumerge as PM
 
-ARCH = "llava"
+from .helpers import check_vision_at_layer0, run_stats
 NAMES = ("prumerge", "prumerge_plus")
 
 
@@ -97,15 +95,6 @@ def test_prumerge_counts():
     assert int(keep[0].sum()) > 2 and bool(keep[0, [3, 7]].all())
 
 
-def test_no_cls_token_is_unsupported():
-    g = torch.Generator().manual_seed(0)
-    view = EncoderView(torch.randn(1, 16, 8, generator=g), torch.randn(1, 16, 6, generator=g), None,
-                       torch.randn(1, 2, 16, 4, generator=g), None, (4, 4))
-    for name in NAMES:
-        with pytest.raises(UnsupportedInput, match="CLS"):
-            M.get(name)(M.ModelInfo(4, 16, 8, None), 0.5).encoder_step(view)
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_validation(name):
     info = M.ModelInfo(4, 16, 8, None)
@@ -119,76 +108,11 @@ def test_validation(name):
 
 
 # ---------------------------------------------------------------------- through the engine
-@pytest.fixture(scope="module")
-def setup():
-    model = tiny.build(ARCH)
-    inp = tiny.make_inputs(model, ARCH)
-    n = tiny.n_image_tokens(model, ARCH)
-    return model, inp, n, M.model_info(model, n, 8)
-
-
-def _run(model, inp, policy):
-    with torch.no_grad(), prune(model, policy) as session:
-        logits = model(**inp).logits
-    return logits, session.last_stats
-
-
-def _vision_at_layer0(stats, inp, n):
-    text = int(inp["attention_mask"].sum()) - n * inp["attention_mask"].shape[0]
-    total = stats["tokens_per_layer"][0] - text
-    per_sample = stats["vision_counts"][:, 0].tolist() if "vision_counts" in stats else None
-    return total, per_sample
-
-
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("budget", [0.25, 0.5])
-def test_budget_met_through_engine(setup, name, budget):
-    model, inp, n, info = setup
-    pol = M.get(name)(info, budget)
-    _, stats = _run(model, inp, pol)
-    k, B = round(budget * n), inp["input_ids"].shape[0]
-    total, per_sample = _vision_at_layer0(stats, inp, n)
-    assert total == B * k
-    assert per_sample in (None, [k] * B)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_adaptive_mode_counts_reach_decoder(setup, name):
-    model, inp, n, info = setup
+def test_adaptive_mode_counts_reach_decoder(llava, name):
+    model, inp, info = llava
+    n = info.n_vision
     pol = M.get(name)(info)
-    _, stats = _run(model, inp, pol)
-    total, per_sample = _vision_at_layer0(stats, inp, n)
-    assert total == int(pol.last_counts.sum())
-    assert per_sample in (None, pol.last_counts.tolist())
+    _, stats = run_stats(model, inp, pol)
+    check_vision_at_layer0(stats, inp, n, pol.last_counts.tolist())
     assert pol.plan is None
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_deterministic(setup, name):
-    model, inp, n, info = setup
-    a, _ = _run(model, inp, M.get(name)(info, 0.5))
-    b, _ = _run(model, inp, M.get(name)(info, 0.5))
-    assert torch.equal(a, b)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_keep_all_equals_unpatched(setup, name):
-    model, inp, n, info = setup
-    with torch.no_grad():
-        ref = model(**inp).logits
-    got, _ = _run(model, inp, M.get(name)(info, 1.0))
-    assert torch.equal(got, ref)
-
-
-def test_internvl_unsupported():
-    model = tiny.build("internvl")
-    inp = tiny.make_inputs(model, "internvl", batch=2)
-    with pytest.raises(UnsupportedInput):
-        _run(model, inp, M.get("prumerge")(M.model_info(model, tiny.n_image_tokens(model, "internvl"), 8)))
-
-
-def test_qwen2_vl_unsupported():
-    model = tiny.build("qwen2_vl")
-    inp = tiny.make_inputs(model, "qwen2_vl", batch=2)
-    with pytest.raises(UnsupportedInput):
-        _run(model, inp, M.get("prumerge_plus")(M.model_info(model, tiny.n_image_tokens(model, "qwen2_vl"), 8)))

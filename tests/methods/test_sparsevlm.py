@@ -2,49 +2,12 @@
 import pytest
 import torch
 
-from vtr import tiny
-from vtr.engine import LayerView, Policy, prune
-from vtr.flops import DecoderShape
-from vtr.methods import ModelInfo, get, model_info
+from vtr.engine import LayerView
+from vtr.methods import get
 from vtr.methods import sparsevlm
 from vtr.plan import Plan, PlanError
 
-BIG = ModelInfo(32, 576, 64, DecoderShape(hidden=4096, intermediate=11008, n_layers=32))
-
-
-def setup(arch):
-    model = tiny.build(arch)
-    n = tiny.n_image_tokens(model, arch)
-    inp = tiny.make_inputs(model, arch)
-    return model, inp, model_info(model, n, n_text=8)
-
-
-def run(model, inp, policy):
-    with torch.no_grad(), prune(model, policy):
-        return model(**inp).logits
-
-
-def one_token_per_layer(info, kind):
-    if kind == "keep":
-        return 1 / info.n_vision
-    return 1 - info.cost(Plan(((info.n_vision - 1),) * info.n_layers, info.n_vision), kind)
-
-
-class Spy(Policy):
-    def __init__(self, inner, check):
-        self.inner, self.check, self.log = inner, check, []
-
-    def check_model(self, n):
-        self.inner.check_model(n)
-
-    def start(self, batch_size):
-        self.inner.start(batch_size)
-
-    def keep_before(self, layer, view):
-        keep = self.inner.keep_before(layer, view)
-        if keep is not None:
-            self.log.append(self.check(layer, view, keep))
-        return keep
+from .helpers import BIG, one_token_per_layer, run, setup, spy
 
 
 @pytest.mark.parametrize("setting,counts", [(192, (300, 200, 110)), (128, (303, 110, 36)), (64, (66, 30, 17))])
@@ -60,8 +23,8 @@ def test_paper_schedules(setting, counts):
 
 @pytest.mark.parametrize("kind", ["keep", "flops"])
 @pytest.mark.parametrize("budget", [0.1, 0.25, 0.5, 0.8])
-def test_budget_met_and_close(kind, budget):
-    for info in (BIG, setup("llava")[2]):
+def test_budget_met_and_close(llava, kind, budget):
+    for info in (BIG, llava[2]):
         layers = sparsevlm.default_layers(info.n_layers)
         floor = sparsevlm.plan_from_counts(info.n_layers, info.n_vision, layers, (0, 0, 0))
         if info.cost(floor, kind) > budget:
@@ -80,11 +43,6 @@ def test_budget_met_and_close(kind, budget):
 def test_recycle_not_implemented():
     with pytest.raises(NotImplementedError, match="recycl"):
         get("sparsevlm")(BIG, recycle=True)
-
-
-def test_deterministic():
-    model, inp, info = setup("llava")
-    assert torch.equal(run(model, inp, get("sparsevlm")(info)), run(model, inp, get("sparsevlm")(info)))
 
 
 def _fake_view(mass_rows, text_rows=(3, 4, 5), T=6, vision=(1, 2)):
@@ -139,8 +97,8 @@ def _check_raters_and_topk(policy):
 def test_raters_are_above_mean_text_rows_and_top_k_follows_them(arch):
     model, inp, info = setup(arch)
     policy = get("sparsevlm")(info)
-    spy = Spy(policy, _check_raters_and_topk(policy))
-    run(model, inp, spy)
+    log = spy(policy, _check_raters_and_topk(policy))
+    run(model, inp, policy)
     B = inp["input_ids"].shape[0]
-    assert [layer for layer, _ in spy.log] == list(sparsevlm.default_layers(info.n_layers))
-    assert [k for _, k in spy.log] == [[policy.plan.keep[layer]] * B for layer, _ in spy.log]
+    assert [layer for layer, _ in log] == list(sparsevlm.default_layers(info.n_layers))
+    assert [k for _, k in log] == [[policy.plan.keep[layer]] * B for layer, _ in log]

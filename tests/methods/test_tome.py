@@ -3,11 +3,9 @@ import pytest
 import torch
 
 import vtr.methods as M
-from vtr import tiny
-from vtr.engine import UnsupportedInput, prune
 from vtr.methods import tome as T
 
-ARCH = "llava"
+from .helpers import run
 
 
 # ---------------------------------------------------------------------- pure functions
@@ -69,70 +67,17 @@ def test_budget_validation():
 
 
 # ---------------------------------------------------------------------- through the engine
-@pytest.fixture(scope="module")
-def setup():
-    model = tiny.build(ARCH)
-    inp = tiny.make_inputs(model, ARCH)
-    n = tiny.n_image_tokens(model, ARCH)
-    return model, inp, n, M.model_info(model, n, 8)
-
-
-def _run(model, inp, policy):
-    with torch.no_grad(), prune(model, policy) as session:
-        logits = model(**inp).logits
-    return logits, session.last_stats
-
-
-def _vision_at_layer0(stats, inp, n):
-    text = int(inp["attention_mask"].sum()) - n * inp["attention_mask"].shape[0]
-    total = stats["tokens_per_layer"][0] - text
-    per_sample = stats["vision_counts"][:, 0].tolist() if "vision_counts" in stats else None
-    return total, per_sample
-
-
 @pytest.mark.parametrize("budget", [0.125, 0.3, 0.5, 0.8])
-def test_budget_met_through_engine(setup, budget):
-    model, inp, n, info = setup
+def test_merged_sizes_account_for_every_token(llava, budget):
+    model, inp, info = llava
     pol = M.get("tome")(info, budget)
-    _, stats = _run(model, inp, pol)
-    k, B = round(budget * n), inp["input_ids"].shape[0]
-    total, per_sample = _vision_at_layer0(stats, inp, n)
-    assert total == B * k
-    assert per_sample in (None, [k] * B)
-    assert pol.last_sizes.sum(1).tolist() == [float(n)] * B
+    run(model, inp, pol)
+    assert pol.last_sizes.sum(1).tolist() == [float(info.n_vision)] * inp["input_ids"].shape[0]
 
 
-def test_default_is_one_full_round(setup):
-    model, inp, n, info = setup
+def test_default_is_one_full_round(llava):
+    model, inp, info = llava
+    n = info.n_vision
     pol = M.get("tome")(info)
-    _run(model, inp, pol)
+    run(model, inp, pol)
     assert pol.last_counts.tolist() == [n - n // 2] * inp["input_ids"].shape[0]
-
-
-def test_deterministic(setup):
-    model, inp, n, info = setup
-    a, _ = _run(model, inp, M.get("tome")(info, 0.3))
-    b, _ = _run(model, inp, M.get("tome")(info, 0.3))
-    assert torch.equal(a, b)
-
-
-def test_keep_all_equals_unpatched(setup):
-    model, inp, n, info = setup
-    with torch.no_grad():
-        ref = model(**inp).logits
-    got, _ = _run(model, inp, M.get("tome")(info, 1.0))
-    assert torch.equal(got, ref)
-
-
-def test_internvl_unsupported():
-    model = tiny.build("internvl")
-    inp = tiny.make_inputs(model, "internvl", batch=2)
-    with pytest.raises(UnsupportedInput):
-        _run(model, inp, M.get("tome")(M.model_info(model, tiny.n_image_tokens(model, "internvl"), 8), 0.5))
-
-
-def test_qwen2_vl_unsupported():
-    model = tiny.build("qwen2_vl")
-    inp = tiny.make_inputs(model, "qwen2_vl", batch=2)
-    with pytest.raises(UnsupportedInput):
-        _run(model, inp, M.get("tome")(M.model_info(model, tiny.n_image_tokens(model, "qwen2_vl"), 8), 0.5))

@@ -2,44 +2,13 @@
 import pytest
 import torch
 
-from vtr import tiny
-from vtr.engine import PlanPolicy, Policy, prune
+from vtr.engine import PlanPolicy
 from vtr.flops import DecoderShape
-from vtr.methods import ModelInfo, get, model_info
+from vtr.methods import ModelInfo, get
 from vtr.methods import vtw
 from vtr.plan import Plan, PlanError
 
-BIG = ModelInfo(32, 576, 64, DecoderShape(hidden=4096, intermediate=11008, n_layers=32))
-
-
-def setup(arch):
-    model = tiny.build(arch)
-    n = tiny.n_image_tokens(model, arch)
-    inp = tiny.make_inputs(model, arch)
-    return model, inp, model_info(model, n, n_text=8)
-
-
-def run(model, inp, policy):
-    with torch.no_grad(), prune(model, policy):
-        return model(**inp).logits
-
-
-class Counts(Policy):
-    """Records the vision tokens each layer receives."""
-    def __init__(self, inner):
-        self.inner, self.log = inner, []
-
-    def check_model(self, n):
-        self.inner.check_model(n)
-
-    def start(self, batch_size):
-        self.inner.start(batch_size)
-
-    def keep_before(self, layer, view):
-        keep = self.inner.keep_before(layer, view)
-        present = view.vision & view.valid
-        self.log.append(view.n_vision.tolist() if keep is None else (keep & present).sum(1).tolist())
-        return keep
+from .helpers import BIG, run, setup, spy, vision_counts
 
 
 def test_plans():
@@ -52,8 +21,8 @@ def test_plans():
 
 @pytest.mark.parametrize("kind", ["keep", "flops"])
 @pytest.mark.parametrize("budget", [0.05, 0.3, 0.5, 0.77, 1.0])
-def test_budget_gives_largest_k(kind, budget):
-    for info in (BIG, setup("llava")[2]):
+def test_budget_gives_largest_k(llava, kind, budget):
+    for info in (BIG, llava[2]):
         L, n = info.n_layers, info.n_vision
         if info.cost(Plan.drop_at(L, n, 0, 0), kind) > budget:
             with pytest.raises(PlanError, match=str(budget)):
@@ -75,12 +44,13 @@ def test_equals_plan_keeping_nothing_after_k(arch):
     model, inp, info = setup(arch)
     L, n = info.n_layers, info.n_vision
     for K in (1, 3):
-        spy = Counts(get("vtw")(info, K=K))
-        got = run(model, inp, spy)
+        policy = get("vtw")(info, K=K)
+        log = spy(policy, vision_counts, every_layer=True)
+        got = run(model, inp, policy)
         ref = run(model, inp, PlanPolicy(Plan.drop_at(L, n, K, 0)))
         assert torch.equal(got, ref)
         B = inp["input_ids"].shape[0]
-        assert spy.log == [[n] * B] * K + [[0] * B] * (L - K)
+        assert log == [[n] * B] * K + [[0] * B] * (L - K)
         assert torch.equal(got, run(model, inp, get("vtw")(info, K=K)))     # deterministic
     assert not torch.allclose(run(model, inp, get("vtw")(info, K=1))[:, -1], run(model, inp, get("vtw")(info, K=L))[:, -1])
 
@@ -121,9 +91,9 @@ def test_choose_k_first_under_eta():
         get("vtw")(BIG, K=3, logits_fn=fn, eta=eta)
 
 
-def test_choose_k_on_a_model():
+def test_choose_k_on_a_model(llava):
     """Wired to a tiny model: the chosen K's plan really has KL < eta, all earlier ones do not."""
-    model, inp, info = setup("llava")
+    model, inp, info = llava
     L, n = info.n_layers, info.n_vision
 
     def logits_fn(K):

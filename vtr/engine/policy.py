@@ -138,4 +138,9 @@ class PlanPolicy(Policy):
         k = torch.minimum(self.target(layer, self._n0), view.n_vision)
         if bool((k == view.n_vision).all()):
             return None
+        keep = self.select(layer, view, k)
+        return (keep & view.vision & view.valid) | ~view.vision
+
+    def select(self, layer: int, view: LayerView, k: torch.Tensor) -> torch.Tensor:
+        """Which k[b] vision tokens of sample b survive: the top-scoring ones (override for other rules)."""
         return view.keep_top(k, self.query, self.heads)

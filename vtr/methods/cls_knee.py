@@ -40,7 +40,7 @@ import torch
 from .. import scores as S
 from ..engine.policy import EncoderView, LayerView, Policy
 from .base import ModelInfo, check_budget_kind, register
-from .visionzip import encoder_count, scale_count
+from .encoder import encoder_count, scale_count
 
 SCORES = ("similarity", "attention")
 

@@ -41,7 +41,7 @@ from .. import scores as S
 from ..engine.policy import EncoderView
 from ..plan import Plan
 from .base import ModelInfo, check_budget_kind, register
-from .visionzip import EncoderPolicy, encoder_count, encoder_plan, flat_keys
+from .encoder import EncoderPolicy, encoder_count, encoder_plan, flat_keys
 
 NEIGHBOURS = ("pruned", "all")
 UPDATES = ("average", "residual_sum")

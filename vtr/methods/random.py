@@ -10,46 +10,15 @@ prefill, sample after sample, boundary after boundary (one `randperm` over the s
 vision tokens, ordered by original index). So every sample of a batch, and every batch, gets its
 own subset, and a fresh policy with the same seed replays exactly the same subsets for the same
 sequence of inputs (`reset()` rewinds it). Selection never depends on padding or batch width.
-
-`SelectionPolicy` (also used by `uniform` and `sparsevlm`) is a `PlanPolicy` whose survivors are
-chosen by an overridable `select(layer, view, k)` instead of the attention ranking.
 """
 from __future__ import annotations
 
 import torch
 
-from ..engine.policy import LayerView, PlanPolicy
 from ..plan import Plan, PlanError
 from . import fastv
 from .base import ModelInfo, register
-
-
-class SelectionPolicy(PlanPolicy):
-    """A static `Plan` with a custom selection rule: before layer l, `select(layer, view, k)` returns
-    a (B, T) bool mask holding k[b] of sample b's present vision tokens (text entries are ignored)."""
-
-    def select(self, layer: int, view: LayerView, k: torch.Tensor) -> torch.Tensor:
-        return view.keep_top(k, self.query, self.heads)
-
-    def keep_before(self, layer: int, view: LayerView) -> torch.Tensor | None:
-        if self._n0 is None:
-            self._n0 = view.n_vision.clone()
-            off = (self._n0 != self.plan.n_vision).nonzero()
-            if len(off) and not self.scale_to_input:
-                b = int(off[0])
-                raise PlanError(f"the plan was made for {self.plan.n_vision} vision tokens but sample {b} has "
-                                f"{int(self._n0[b])}; pass scale_to_input=True to apply its keep rates instead")
-        k = torch.minimum(self.target(layer, self._n0), view.n_vision)
-        if bool((k == view.n_vision).all()):
-            return None
-        keep = self.select(layer, view, k)
-        return (keep & view.vision & view.valid) | ~view.vision
-
-
-def present_by_index(view: LayerView, b: int) -> torch.Tensor:
-    """Positions of sample b's present vision tokens, in order of original vision index."""
-    pos = (view.vision[b] & view.valid[b]).nonzero().flatten()
-    return pos[torch.argsort(view.vision_index[b, pos], stable=True)]
+from .selection import SelectionPolicy, present_by_index
 
 
 class RandomPolicy(SelectionPolicy):

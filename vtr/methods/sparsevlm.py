@@ -44,7 +44,7 @@ from .. import scores as S
 from ..engine.policy import LayerView
 from ..plan import Plan, PlanError
 from .base import ModelInfo, check_budget, check_budget_kind, register
-from .random import SelectionPolicy
+from .selection import SelectionPolicy
 
 PAPER_LAYERS = (2, 6, 15)
 PAPER_DEPTH = 32

@@ -28,7 +28,7 @@ import torch
 from ..engine.policy import EncoderView
 from ..plan import Plan
 from .base import ModelInfo, check_budget_kind, register
-from .visionzip import EncoderPolicy, encoder_count, encoder_plan, head_mean_keys
+from .encoder import EncoderPolicy, encoder_count, encoder_plan, head_mean_keys
 
 
 # ---------------------------------------------------------------------- pure algorithm

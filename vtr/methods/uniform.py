@@ -15,7 +15,7 @@ import torch
 from ..plan import Plan, PlanError
 from . import fastv
 from .base import ModelInfo, register
-from .random import SelectionPolicy, present_by_index
+from .selection import SelectionPolicy, present_by_index
 
 
 def spaced(m: int, k: int) -> list[int]:
