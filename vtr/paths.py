@@ -35,7 +35,7 @@ def results_dir() -> Path:
 def inputs_stamp() -> str:
     h = hashlib.sha256()
     files = sorted(REPO.glob("vtr/**/*.py")) + [REPO / "requirements.lock"] + \
-        sorted((data_dir() / "testbed").glob("**/*.safetensors"))
+        sorted((data_dir() / "testbed" / "model").glob("*.safetensors"))
     for path in files:
         if path.is_file() and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(REPO) if path.is_relative_to(REPO) else path).encode())
