@@ -55,3 +55,21 @@ def test_command_required(capsys):
     with pytest.raises(SystemExit) as exc:
         cli.main([])
     assert exc.value.code == 2
+
+
+def test_bench_prefill_json_on_a_sized_random_model():
+    out = run("bench", "prefill", "--model", "random-llava-64", "--keep", "0.5,0.125", "--batch", "2",
+              "--repeats", "1", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [r["keep"] for r in rows] == [0.5, 0.125]
+    for r in rows:
+        assert {"keep", "flops_ratio", "speedup", "efficiency", "overhead", "kv_bytes_ratio"} <= set(r)
+        assert r["efficiency"] == pytest.approx(r["speedup"] * r["flops_ratio"], abs=2e-3)
+        assert 0 < r["flops_ratio"] < 1 and 0 < r["kv_bytes_ratio"] < 1 and r["overhead"] >= 0
+    assert rows[1]["flops_ratio"] < rows[0]["flops_ratio"] and rows[1]["kv_bytes_ratio"] < rows[0]["kv_bytes_ratio"]
+
+
+def test_bench_prefill_names_a_bad_sized_model():
+    out = run("bench", "prefill", "--model", "random-llava-big", "--json")
+    assert out.returncode != 0 and "random-llava-<hidden>" in out.stderr

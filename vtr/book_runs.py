@@ -116,14 +116,6 @@ def psigmoid(budget: float, query: str = "last") -> dict:
     return cached(f"psigmoid_{budget}_{query}", compute)
 
 
-def fastv_val(budget: float) -> float:
-    def compute():
-        runner, val = experiments.testbed("val")
-        pol = experiments.policy_for(runner, val, "fastv", budget)
-        return {"val_score": experiments.val_scorer(runner, val)(pol.plan), "plan": list(pol.plan.keep)}
-    return cached(f"fastv_val_{budget}", compute)
-
-
 def methods_table() -> list[dict]:
     """Every method at every budget on the test split (one record each, in the results store)."""
     def compute():
@@ -194,11 +186,20 @@ def three_stages() -> list[dict]:
     return cached("three_stages", compute)["rows"]
 
 
-def dyvte_routers(seed: int) -> dict:
-    """Train (or load) the routers of one seed; the shipped files are in data/testbed/."""
-    from .methods import dyvte, dyvte_train
+def routers_path(seed: int):
+    """The book's routers live with its results (stamped by code and weights): routers trained for
+    another checkpoint, or on the smoke build's 96 questions, are never picked up by a full build."""
+    from .paths import results_dir
 
-    path = dyvte.default_routers_path(seed)
+    return results_dir() / f"dyvte_routers_seed{seed}.safetensors"
+
+
+def dyvte_routers(seed: int) -> dict:
+    """Train (or load) the routers of one seed."""
+    from .methods import dyvte_train
+
+    path = routers_path(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
     info_path = path.with_suffix(".json")
     if path.exists() and info_path.exists():
         return json.loads(info_path.read_text())
@@ -215,7 +216,8 @@ def dyvte() -> dict:
         out = {"seeds": {}}
         for seed in seeds:
             info = dyvte_routers(seed)
-            rec = experiments.eval_method(runner, test, "dyvte", None, experiment="dyvte", seed=seed, progress=False)
+            rec = experiments.eval_method(runner, test, "dyvte", None, experiment="dyvte", seed=seed,
+                                         routers=str(routers_path(seed)), progress=False)
             out["seeds"][seed] = {"train": info, "test": rec}
         out["full"] = experiments.eval_method(runner, test, "full", None, experiment="dyvte", progress=False,
                                               measure_speed=False)
@@ -227,6 +229,7 @@ def dyvte() -> dict:
         out["fastv"] = experiments.eval_method(runner, test, "fastv", round(cost, 3), experiment="dyvte",
                                                progress=False)
         out["fastv_dyvte"] = experiments.eval_method(runner, test, "fastv_dyvte", 0.5, experiment="dyvte",
+                                                     routers=str(routers_path(seeds[0])),
                                                      progress=False)
         return out
     return cached("dyvte", compute)

@@ -10,6 +10,23 @@ def bench_inputs(runner, split, batch: int) -> dict:
     return runner.inputs(samples, split)
 
 
+SIZED = "random-llava-"
+
+
+def sized_inputs(name: str, batch: int):
+    """`random-llava-<hidden>`: a random-init LLaVA of that decoder width (8 layers, 144 vision
+    tokens, `vtr.tiny.build_sized`) and a left-padded batch of random prompts: for speed only."""
+    from . import tiny
+
+    try:
+        hidden = int(name[len(SIZED):])
+    except ValueError:
+        raise SystemExit(f"--model {name!r}: expected {SIZED}<hidden>, e.g. {SIZED}512") from None
+    model = tiny.build_sized(hidden=hidden)
+    inputs = tiny.make_inputs(model, "llava", batch=batch, text_lengths=[8 + i % 8 for i in range(batch)])
+    return model, inputs, tiny.n_image_tokens(model, "llava")
+
+
 def _prefill(args) -> int:
     import torch
 
@@ -18,12 +35,16 @@ def _prefill(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    runner = load(args.model)
-    split = load_split(args.model, "test", bench=args.bench, data=args.data)
-    inputs = bench_inputs(runner, split, args.batch)
-    n_layers = runner.model.config.get_text_config().num_hidden_layers
+    if args.model.startswith(SIZED):
+        model, inputs, n_vision = sized_inputs(args.model, args.batch)
+    else:
+        runner = load(args.model)
+        split = load_split(args.model, "test", bench=args.bench, data=args.data)
+        inputs = bench_inputs(runner, split, args.batch)
+        model, n_vision = runner.model, runner.n_vision
+    n_layers = model.config.get_text_config().num_hidden_layers
     keeps = [float(k) for k in args.keep.split(",")]
-    rows = prefill(runner.model, inputs, keep_plans(n_layers, runner.n_vision, keeps, args.layer),
+    rows = prefill(model, inputs, keep_plans(n_layers, n_vision, keeps, args.layer),
                    repeats=args.repeats, query=args.query)
     for r in rows:
         r.pop("name")
@@ -36,7 +57,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed / memory benchmarks (JSON)")
     s = p.add_subparsers(dest="bench_command", required=True)
     b = s.add_parser("prefill", help="prefill speedup, FLOPs ratio, efficiency, overhead, KV bytes per keep rate")
-    b.add_argument("--model", default="testbed")
+    b.add_argument("--model", default="testbed",
+                   help=f"testbed, a local checkpoint folder, or {SIZED}<hidden> (random-init, for speed only)")
     b.add_argument("--bench", default="testbed")
     b.add_argument("--data")
     b.add_argument("--keep", default="0.5,0.25,0.125", help="comma-separated keep rates")

@@ -155,7 +155,3 @@ def headline(metrics: dict) -> float | None:
         if key in metrics:
             return metrics[key]
     return None
-
-
-def dump(obj) -> str:
-    return json.dumps(obj, indent=None)

@@ -243,13 +243,14 @@ class PruningSession:
         hd = attn.head_dim
         rows, row_valid = self._query_rows(query, T, x.device)
         xq = torch.gather(x, 1, rows[..., None].expand(-1, -1, x.shape[-1]))
-        q = attn.q_proj(xq).view(B, rows.shape[1], -1, hd).transpose(1, 2)
-        k = attn.k_proj(x).view(B, T, -1, hd).transpose(1, 2)
+        # RoPE in the projections' own (B, T, H, D) layout: contiguous, no transpose copies
+        q = attn.q_proj(xq).view(B, rows.shape[1], -1, hd)
+        k = attn.k_proj(x).view(B, T, -1, hd)
         cos, sin = kwargs["position_embeddings"]
         cos, sin = cos.expand(B, -1, -1), sin.expand(B, -1, -1)
         idx = rows[..., None].expand(-1, -1, cos.shape[-1])
-        q = _rope(q, torch.gather(cos, 1, idx), torch.gather(sin, 1, idx))
-        k = _rope(k, cos, sin)
+        q = _rope(q, torch.gather(cos, 1, idx), torch.gather(sin, 1, idx)).transpose(1, 2)
+        k = _rope(k, cos, sin).transpose(1, 2)
         ar = torch.arange(T, device=x.device)
         allowed = (ar[None, None] <= rows[..., None]) & st.valid[:, None]
         out = (S.attention_probs(q, k, allowed, attn.scaling), rows, row_valid)
@@ -384,10 +385,11 @@ def _additive(mask: torch.Tensor, dtype) -> torch.Tensor:
 
 
 def _rope(x, cos, sin):
-    cos, sin = cos[:, None], sin[:, None]
+    """Rotary embedding of x (B, T, H, D) with cos/sin (B, T, D) (the rotate-half convention)."""
+    cos, sin = cos[:, :, None], sin[:, :, None]
     half = x.shape[-1] // 2
     rot = torch.cat((-x[..., half:], x[..., :half]), dim=-1)
-    return x * cos + rot * sin
+    return torch.addcmul(x * cos, rot, sin)
 
 
 def _causal_mask(valid: torch.Tensor) -> torch.Tensor:

@@ -126,6 +126,7 @@ class PlanPolicy(Policy):
 
     def start(self, batch_size: int) -> None:
         self._n0 = None
+        self._exact = False
 
     def keep_before(self, layer: int, view: LayerView) -> torch.Tensor | None:
         if self._n0 is None:
@@ -135,6 +136,11 @@ class PlanPolicy(Policy):
                 b = int(off[0])
                 raise PlanError(f"the plan was made for {self.plan.n_vision} vision tokens but sample {b} has "
                                 f"{int(self._n0[b])}; pass scale_to_input=True to apply its keep rates instead")
+            self._exact = not len(off)
+        # Fast path (every sample has the plan's token count): counts never grow, so a layer whose
+        # keep equals the previous layer's has nothing to drop; skip the per-sample bookkeeping.
+        if self._exact and self.plan.keep[layer] == (self.plan.keep[layer - 1] if layer else self.plan.n_vision):
+            return None
         k = torch.minimum(self.target(layer, self._n0), view.n_vision)
         if bool((k == view.n_vision).all()):
             return None
