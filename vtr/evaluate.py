@@ -28,11 +28,10 @@ class TestbedRunner:
     """The embedded testbed: prompts `<bos> <image>*N question ? assistant:`, answer = argmax word."""
 
     def __init__(self, model):
-        from .testbed import scenes
-        from .testbed.model import WordTokenizer
+        from .testbed.model import WordTokenizer, n_image_tokens
 
         self.model, self.tok = model, WordTokenizer()
-        self.n_vision = scenes.GRID * scenes.GRID
+        self.n_vision = n_image_tokens(model)  # from the checkpoint's config, not the scene module
         self.name = "testbed"
 
     def inputs(self, samples: list[Sample], split: Split, blank: bool = False) -> dict:

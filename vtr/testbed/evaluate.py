@@ -11,13 +11,13 @@ from tqdm.auto import tqdm
 
 from ..benchmarks.jsonl import Sample, Split
 from . import scenes
-from .model import WordTokenizer, batch_prompts, pixel_values
+from .model import WordTokenizer, batch_prompts, n_image_tokens, pixel_values
 
 
-def batches(split: Split, batch_size: int, blank: bool = False) -> Iterable[tuple[list[Sample], dict]]:
-    """Model inputs for consecutive slices of a split (left-padded, as for generation)."""
+def batches(split: Split, batch_size: int, n_img: int, blank: bool = False) -> Iterable[tuple[list[Sample], dict]]:
+    """Model inputs for consecutive slices of a split (left-padded, as for generation);
+    `n_img` image tokens per prompt."""
     tok = WordTokenizer()
-    n_img = scenes.GRID * scenes.GRID
     for i in range(0, len(split), batch_size):
         chunk = split.samples[i:i + batch_size]
         ids, mask = batch_prompts(tok, [s.question for s in chunk], n_img)
@@ -32,7 +32,7 @@ def predict(model, split: Split, batch_size: int = 64, blank: bool = False,
     """Predicted answer word for each sample. `around()` wraps every forward (e.g. a pruning patch)."""
     tok = WordTokenizer()
     out = []
-    it = batches(split, batch_size, blank)
+    it = batches(split, batch_size, n_image_tokens(model), blank)
     if progress:
         it = tqdm(it, total=-(-len(split) // batch_size), desc="eval", leave=False)
     for chunk, inputs in it:

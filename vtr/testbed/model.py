@@ -128,6 +128,11 @@ def pixel_values(images: list[Image.Image]) -> torch.Tensor:
     return torch.from_numpy((arr - 0.5) / 0.5).permute(0, 3, 1, 2).contiguous()
 
 
+def n_image_tokens(model) -> int:
+    """Image tokens per prompt of a testbed checkpoint: (image_size / patch_size)^2, from its config."""
+    return int(model.config.image_seq_length)
+
+
 def batch_prompts(tok: WordTokenizer, questions: list[str], n_image_tokens: int,
                   padding_side: str = "left") -> tuple[torch.Tensor, torch.Tensor]:
     """Padded input_ids and attention_mask for single-turn prompts."""
