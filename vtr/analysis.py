@@ -45,6 +45,24 @@ def layer_scores(runner, split, query: str = "last", heads: str = "mean", batch_
     return torch.cat(out).numpy()
 
 
+def region_lift(scores: np.ndarray, masks: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """Per layer, mean over samples of (share of vision attention on a region) / (share of vision
+    tokens in it): 1 = no preference. scores (samples, L, N) from `layer_scores`; masks name ->
+    (samples, N) bool. Samples where a region is empty do not count for that region."""
+    p = scores / scores.sum(-1, keepdims=True)
+    out = {}
+    for name, m in masks.items():
+        m = m.astype(float)
+        frac = m.mean(-1)
+        ok = frac > 0
+        if not ok.any():
+            out[name] = [float("nan")] * p.shape[1]
+            continue
+        share = (p * m[:, None]).sum(-1)  # (samples, L)
+        out[name] = (share[ok] / frac[ok, None]).mean(0).tolist()
+    return out
+
+
 def kendall_per_sample(scores: np.ndarray) -> np.ndarray:
     """(samples, L, N) -> (samples, L, L) Kendall's tau between every pair of layers' rankings."""
     S, L, _ = scores.shape

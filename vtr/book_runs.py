@@ -59,6 +59,21 @@ def training_log() -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def target_attention() -> dict:
+    """Where the trigger (and the text tokens) look, per layer, when asked about one named object."""
+    def compute():
+        from .models import load
+        from .testbed.probes import attribute_regions
+
+        runner = load("testbed")
+        split, masks = attribute_regions(32 if smoke() else 300)
+        out = {"n": len(split)}
+        for query in ("last", "text_mean"):
+            out[query] = analysis.region_lift(analysis.layer_scores(runner, split, query, progress=False), masks)
+        return out
+    return cached("target_attention", compute)
+
+
 # ------------------------------------------------------------------ chapter 3: rank consistency
 def rank_consistency() -> dict:
     def compute():

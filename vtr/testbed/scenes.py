@@ -146,6 +146,21 @@ LABEL_SPACES = {
 }
 
 
+def box_patches(x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """(GRID*GRID,) bool: the patches (row-major) that a pixel box [x0, x1) x [y0, y1) touches."""
+    m = np.zeros((GRID, GRID), dtype=bool)
+    r0, c0 = max(0, int(y0)) // PATCH_SIZE, max(0, int(x0)) // PATCH_SIZE
+    r1, c1 = -(-int(np.ceil(y1)) // PATCH_SIZE), -(-int(np.ceil(x1)) // PATCH_SIZE)  # ceil: exclusive end
+    m[r0:r1, c0:c1] = True
+    return m.ravel()
+
+
+def object_patches(obj: SceneObject) -> np.ndarray:
+    """(GRID*GRID,) bool: the patches an object's bounding box touches."""
+    h = SIZES[obj.size] / 2
+    return box_patches(obj.cx - h, obj.cy - h, obj.cx + h + 1, obj.cy + h + 1)
+
+
 def patch_labels(scene: Scene) -> dict[str, np.ndarray]:
     """Per-patch integer labels, each (GRID*GRID,), row-major like the vision tokens.
 
