@@ -2,7 +2,7 @@
 
 `attribute_regions` asks "what colour is the <shape>" (the shape unique in its scene) about fresh
 scenes and partitions every image's patches into the named object, the other objects, the word and
-the background. `vtr.analysis.attention_lift` then measures how much each decoder layer's attention
+the background. `vtr.analysis.region_lift` then measures how much each decoder layer's attention
 prefers each region: a model that retrieves the named object attends to it far more than to the
 other objects, not merely to objects in general.
 """
