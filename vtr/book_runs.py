@@ -154,8 +154,7 @@ def per_sample_correct(experiment: str, method: str, budget, kind: str = "keep",
     from .testbed.benchmark import load
 
     split = load("test").subset(experiments.limits()["test"])
-    tag = "_".join(str(x) for x in (experiment, method, budget, kind, "test", len(split), seed,
-                                    *sorted(f"{k}={v}" for k, v in hp.items())))
+    tag = experiments.run_tag("testbed", None, experiment, method, budget, kind, "test", len(split), seed, hp)
     path = experiments._run_dir() / f"{tag}.jsonl"
     preds = {}
     for line in path.read_text().splitlines():

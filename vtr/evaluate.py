@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .benchmarks.jsonl import Sample, Split
-from .engine import Policy, prune
+from .engine import FeatureCache, Policy, prune
 from .flops import DecoderShape, layer_flops
 
 
@@ -75,8 +75,14 @@ def _read_done(out: Path | None) -> dict[str, dict]:
 
 def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | None = None,
              batch_size: int = 64, progress: bool = True, blank: bool = False,
-             on_batch: Callable | None = None) -> dict:
-    """Run the split; returns {"metrics", "mean_tokens", "keep_rate", "flops_ratio", "n"}."""
+             on_batch: Callable | None = None, features: FeatureCache | None = None) -> dict:
+    """Run the split; returns {"metrics", "mean_tokens", "keep_rate", "flops_ratio", "n"}.
+    `features`: reuse image-encoder outputs across calls (decoder-side policies only; see
+    `vtr.engine.features`): same predictions, about half the compute on the testbed."""
+    policy = policy or Policy()
+    if features is not None and policy.uses_encoder:
+        raise ValueError(f"{type(policy).__name__} acts on the image encoder's output: its features cannot be "
+                         "reused across evaluations (pass features=None)")
     done = _read_done(out)
     todo = [s for s in split.samples if s.id not in done]
     if out is not None:
@@ -87,7 +93,8 @@ def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | 
     for i in range(0, len(todo), batch_size):
         chunk = todo[i:i + batch_size]
         inputs = runner.inputs(chunk, split, blank=blank)
-        with prune(model, policy or Policy()) as session:
+        reuse = features.attached(model) if features is not None else contextlib.nullcontext()
+        with prune(model, policy) as session, reuse:
             preds = runner.predict(inputs)
         stats = session.last_stats
         recs = []

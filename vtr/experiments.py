@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from . import methods, results
-from .engine import PlanPolicy, Policy, prune
+from .engine import FeatureCache, PlanPolicy, Policy, prune
 from .evaluate import evaluate
 from .paths import results_dir, smoke
 from .plan import Plan
@@ -25,11 +25,22 @@ def limits() -> dict:
     return {"val": 48, "test": 96} if smoke() else {"val": None, "test": None}
 
 
+_TESTBED: list = []  # one testbed runner per process, so its image-feature cache serves every experiment
+
+
 def testbed(split: str):
     from .models import load, load_split
 
-    runner = load("testbed")
-    return runner, load_split("testbed", split, limits()[split])
+    if not _TESTBED:
+        _TESTBED.append(load("testbed"))
+    return _TESTBED[0], load_split("testbed", split, limits()[split])
+
+
+def features_for(runner) -> FeatureCache:
+    """The runner's image-feature cache (created on first use; see `vtr.engine.features`)."""
+    if getattr(runner, "features", None) is None:
+        runner.features = FeatureCache()
+    return runner.features
 
 
 def info_for(runner, split):
@@ -40,7 +51,7 @@ def val_scorer(runner, split, query: str = "last", batch_size: int = 100):
     """score(plan) = overall accuracy of the split under PlanPolicy(plan, query)."""
     def score(plan: Plan) -> float:
         return headline(evaluate(runner, split, PlanPolicy(plan, query=query), batch_size=batch_size,
-                                 progress=False)["metrics"])
+                                 progress=False, features=features_for(runner))["metrics"])
     score.__name__ = f"val_accuracy[{runner.name},{len(split)},{query}]"
     return score
 
@@ -126,13 +137,14 @@ def eval_method(runner, split, name: str, budget: float | None, kind: str = "kee
 
     policy = policy_for(runner, split, name, budget, kind, seed, **hp)
     bench = getattr(runner, "bench", None)
-    # real models/benchmarks also name the run file by model and benchmark (testbed names unchanged)
-    prefix = () if runner.name == "testbed" else (runner.name, bench)
-    tag = "_".join(str(x) for x in (*prefix, experiment, name, budget, kind, split_name, len(split), seed,
-                                    *sorted(f"{k}={v}" for k, v in hp.items())))
-    run = distributed.evaluate if distributed.active() else evaluate  # torchrun: sharded over ranks
-    summary = run(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress,
-                  batch_size=getattr(runner, "batch_size", 64))
+    tag = run_tag(runner.name, bench, experiment, name, budget, kind, split_name, len(split), seed, hp)
+    if distributed.active():  # torchrun: sharded over ranks
+        summary = distributed.evaluate(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress,
+                                       batch_size=getattr(runner, "batch_size", 64))
+    else:
+        summary = evaluate(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress,
+                           batch_size=getattr(runner, "batch_size", 64),
+                           features=None if policy.uses_encoder else features_for(runner))
     m = summary["metrics"]
     rec = {"experiment": experiment, "method": name, "budget": budget, "kind": kind, "model": runner.name,
            "split": split_name, "seed": seed, "hyperparameters": hp, "overall": headline(m),
@@ -146,6 +158,17 @@ def eval_method(runner, split, name: str, budget: float | None, kind: str = "kee
     if measure_speed:
         rec["speedup"] = speedup(runner, split, policy, batch=8 if smoke() else 32, repeats=1 if smoke() else 5)
     return results.append(rec)
+
+
+def run_tag(model: str, bench: str | None, experiment: str, name: str, budget, kind: str, split_name: str,
+            n: int, seed: int, hp: dict) -> str:
+    """File name (without .jsonl) of an evaluation's per-sample run file. The unpruned model's run is
+    shared by all experiments (it is the same computation); real models/benchmarks also carry the
+    model and benchmark names."""
+    prefix = () if model == "testbed" else (model, bench)
+    experiment = "shared" if name == "full" and not hp else experiment
+    return "_".join(str(x) for x in (*prefix, experiment, name, budget, kind, split_name, n, seed,
+                                     *sorted(f"{k}={v}" for k, v in hp.items())))
 
 
 def headline(metrics: dict) -> float | None:

@@ -97,7 +97,7 @@ class PruningSession:
         add(self.lm.register_forward_hook(self._lm_post, with_kwargs=True))
         for i, layer in enumerate(self.layers):
             add(layer.register_forward_pre_hook(self._make_layer_pre(i), with_kwargs=True))
-        if type(self.policy).encoder_step is not Policy.encoder_step:
+        if self.policy.uses_encoder:
             layers = self.adapter.vision_layers(self.model)
             feat = layers[self.adapter.feature_layer_index(self.model)]
             add(feat.self_attn.register_forward_pre_hook(self._vision_attn_pre, with_kwargs=True))
@@ -154,7 +154,7 @@ class PruningSession:
         pos = self.adapter.base_positions(kwargs.get("position_ids"), B, T, embeds.device)
         self.state = _Pass(vision=vision, valid=valid, vision_index=vindex, text_query=text_query, pos=pos)
         self.policy.start(B)
-        if type(self.policy).encoder_step is not Policy.encoder_step:
+        if self.policy.uses_encoder:
             kwargs["inputs_embeds"] = self._encoder_step(embeds, vision)
         return args, kwargs
 

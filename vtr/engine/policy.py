@@ -97,6 +97,11 @@ class Policy:
         """None, or (features (B, N, d), keep (B, N) bool): replacement features and which survive."""
         return None
 
+    @property
+    def uses_encoder(self) -> bool:
+        """True when this policy has an encoder step (it reads or replaces the vision tower's output)."""
+        return type(self).encoder_step is not Policy.encoder_step
+
 
 class PlanPolicy(Policy):
     """A static `Plan` plus a score rule: before layer l keep the top plan.keep[l] vision tokens.

@@ -1,0 +1,109 @@
+"""Reusing image-encoder outputs (`FeatureCache`): same logits as encoding every time, the encoder
+really is skipped on a repeat, the model is restored, and misuse is refused."""
+import pytest
+import torch
+
+from vtr import tiny
+from vtr.engine import FeatureCache, PlanPolicy, Policy, prune
+from vtr.plan import Plan
+
+
+@pytest.fixture(scope="module", params=tiny.ARCHITECTURES)
+def arch_model(request):
+    return request.param, tiny.build(request.param)
+
+
+def _tower(model):
+    return getattr(model.model, "vision_tower", None) or model.model.visual
+
+
+def _count_calls(module):
+    calls = []
+    handle = module.register_forward_hook(lambda *a: calls.append(1))
+    return calls, handle
+
+
+@torch.no_grad()
+def test_cached_features_give_identical_logits_and_skip_the_encoder(arch_model):
+    arch, model = arch_model
+    inp = tiny.make_inputs(model, arch)
+    n = tiny.n_image_tokens(model, arch)
+    L = model.config.get_text_config().num_hidden_layers
+    plans = [Plan.full(L, n), Plan.drop_at(L, n, 1, max(1, n // 4)), Plan.drop_at(L, n, 2, 1)]
+    refs = []
+    for plan in plans:
+        with prune(model, PlanPolicy(plan)):
+            refs.append(model(**inp).logits)
+    cache = FeatureCache()
+    calls, handle = _count_calls(_tower(model))
+    try:
+        for plan, ref in zip(plans, refs):
+            with prune(model, PlanPolicy(plan)), cache.attached(model):
+                got = model(**inp).logits
+            assert torch.equal(got, ref), (arch, plan)
+    finally:
+        handle.remove()
+    assert len(calls) == 1, f"{arch}: the vision tower ran {len(calls)} times for one image batch"
+    assert (cache.hits, cache.misses, len(cache)) == (2, 1, 1)
+    assert "get_image_features" not in vars(model.model)  # patch removed on exit
+
+
+@torch.no_grad()
+def test_different_images_are_not_confused(arch_model):
+    arch, model = arch_model
+    a, b = tiny.make_inputs(model, arch, seed=0), tiny.make_inputs(model, arch, seed=1)
+    ref_b = model(**b).logits
+    cache = FeatureCache()
+    with cache.attached(model):
+        model(**a)
+        got_b = model(**b).logits
+    assert torch.equal(got_b, ref_b)
+    assert cache.misses == 2
+
+
+def test_one_cache_one_model():
+    m1, m2 = tiny.build("llava", seed=0), tiny.build("llava", seed=1)
+    cache = FeatureCache()
+    with cache.attached(m1):
+        pass
+    with pytest.raises(ValueError, match="another model"):
+        with cache.attached(m2):
+            pass
+
+
+def test_lru_bound_evicts_oldest():
+    model = tiny.build("llava")
+    per_batch = None
+    cache = FeatureCache(max_bytes=10**9)
+    with torch.no_grad(), cache.attached(model):
+        model(**tiny.make_inputs(model, "llava", seed=0))
+        per_batch = cache._bytes
+    small = FeatureCache(max_bytes=2 * per_batch)
+    with torch.no_grad(), small.attached(model):
+        for seed in range(4):
+            model(**tiny.make_inputs(model, "llava", seed=seed))
+    assert len(small) == 2 and small._bytes <= 2 * per_batch
+
+
+def test_evaluate_refuses_encoder_side_policies():
+    from vtr.evaluate import evaluate
+
+    class Merge(Policy):
+        def encoder_step(self, view):
+            return None
+
+    assert Merge().uses_encoder and not PlanPolicy(Plan.full(2, 4)).uses_encoder
+    with pytest.raises(ValueError, match="image encoder's output"):
+        evaluate(runner=None, split=None, policy=Merge(), features=FeatureCache())
+
+
+@torch.no_grad()
+def test_generate_through_the_cache():
+    """generate() routes pixel_values by the encoder's signature: the patch must keep it."""
+    model = tiny.build("llava")
+    inp = tiny.make_inputs(model, "llava")
+    ref = model.generate(**inp, max_new_tokens=3, do_sample=False)
+    cache = FeatureCache()
+    with cache.attached(model):
+        got = model.generate(**inp, max_new_tokens=3, do_sample=False)
+    assert torch.equal(got, ref) and cache.misses == 1
