@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..engine import PlanPolicy, prune
+from ..engine import FeatureCache, PlanPolicy, prune
 from ..plan import Plan
 from .dyvte import Routers, router_features
 
@@ -37,8 +37,9 @@ def collect(runner, split, batch_size: int = 64, margin: float = 1.03, slack: fl
         vision = ids == tok.image_id
         first = vision.float().argmax(1)
         text_query = (torch.arange(ids.shape[1])[None] > first[:, None]) & ~vision & valid
+        features = FeatureCache()  # the L - 1 exit runs below share this batch's vision-tower output
         for e in range(1, L):
-            with prune(model, PlanPolicy(Plan.drop_at(L, runner.n_vision, e, 0))):
+            with prune(model, PlanPolicy(Plan.drop_at(L, runner.n_vision, e, 0))), features.attached(model):
                 lg = runner.logits(inputs)
             loss = F.cross_entropy(lg, gold, reduction="none")
             ok = (lg.argmax(-1) == full_pred) & (loss <= margin * full_loss + slack)

@@ -7,6 +7,7 @@ scenes, so a step costs only projector + decoder. Each run trains a fresh projec
     python binding_probe.py fams=attribute objs=2-2 fmt=qword steps=1500 lr=2e-3 batch=32 theta=10000
 
 fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
+feats: tower (shipped frozen vision tower) | ideal (one-hot per-patch labels, as in the issue's prototype check).
 Exploratory, not part of vtr.
 """
 import json
@@ -47,10 +48,23 @@ proj, lm, head = m.model.multi_modal_projector, m.model.language_model, m.lm_hea
 emb = lm.get_input_embeddings()
 
 
+feats_kind = args.get("feats", "tower")
+
+
+def ideal_features(s):
+    """Per-patch one-hot labels the generator knows (what stage 0 teaches), zero-padded to 192."""
+    lab = scenes.patch_labels(s)
+    parts = [F.one_hot(torch.from_numpy(lab[k]), n) for k, n in scenes.LABEL_SPACES.items()]
+    x = torch.cat(parts, -1).float()
+    return F.pad(x, (0, 192 - x.shape[-1]))
+
+
 @torch.no_grad()
 def make_pool(n, seed):
     rng = np.random.default_rng(seed)
     scs = [scenes.sample_scene(rng, int(rng.integers(lo, hi + 1))) for _ in range(n)]
+    if feats_kind == "ideal":
+        return scs, torch.stack([ideal_features(s) for s in scs]).to(torch.bfloat16)
     feats = []
     for i in range(0, n, 256):
         px = pixel_values([scenes.render(s) for s in scs[i:i + 256]])
