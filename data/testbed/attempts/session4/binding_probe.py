@@ -7,7 +7,7 @@ scenes, so a step costs only projector + decoder. Each run trains a fresh projec
     python binding_probe.py fams=attribute objs=2-2 fmt=qword steps=1500 lr=2e-3 batch=32 theta=10000
 
 fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
-feats: tower (shipped frozen vision tower) | ideal (one-hot per-patch labels, as in the issue's prototype check).
+feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
 Exploratory, not part of vtr.
 """
 import json
@@ -68,8 +68,15 @@ def make_pool(n, seed):
     feats = []
     for i in range(0, n, 256):
         px = pixel_values([scenes.render(s) for s in scs[i:i + 256]])
-        feats.append(tower(px).last_hidden_state[:, 1:].to(torch.bfloat16))
-    return scs, torch.cat(feats)
+        h = tower(px).last_hidden_state[:, 1:]
+        if feats_kind == "tower_ln":  # through the tower's own final LayerNorm (trained on CLS only)
+            h = getattr(tower, "vision_model", tower).post_layernorm(h)
+        feats.append(h.to(torch.bfloat16))
+    out = torch.cat(feats)
+    if feats_kind == "tower_std":  # standardised per dimension (statistics of this pool)
+        f = out.float()
+        out = ((f - f.mean((0, 1))) / f.std((0, 1)).clamp_min(1e-4)).to(torch.bfloat16)
+    return scs, out
 
 
 t0 = time.time()
