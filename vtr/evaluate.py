@@ -77,12 +77,9 @@ def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | 
              batch_size: int = 64, progress: bool = True, blank: bool = False,
              on_batch: Callable | None = None, features: FeatureCache | None = None) -> dict:
     """Run the split; returns {"metrics", "mean_tokens", "keep_rate", "flops_ratio", "n"}.
-    `features`: reuse image-encoder outputs across calls (decoder-side policies only; see
-    `vtr.engine.features`): same predictions, about half the compute on the testbed."""
+    `features`: reuse image-encoder outputs across calls (see `vtr.engine.features`): same
+    predictions, about half the compute on the testbed."""
     policy = policy or Policy()
-    if features is not None and policy.uses_encoder:
-        raise ValueError(f"{type(policy).__name__} acts on the image encoder's output: its features cannot be "
-                         "reused across evaluations (pass features=None)")
     done = _read_done(out)
     todo = [s for s in split.samples if s.id not in done]
     if out is not None:

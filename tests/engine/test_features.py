@@ -1,5 +1,6 @@
-"""Reusing image-encoder outputs (`FeatureCache`): same logits as encoding every time, the encoder
-really is skipped on a repeat, the model is restored, and misuse is refused."""
+"""Reusing image-encoder outputs (`FeatureCache`): same logits as encoding every time (decoder- and
+encoder-side policies), the encoder really is skipped on a repeat, the model is restored, and
+misuse is refused."""
 import pytest
 import torch
 
@@ -85,16 +86,39 @@ def test_lru_bound_evicts_oldest():
     assert len(small) == 2 and small._bytes <= 2 * per_batch
 
 
-def test_evaluate_refuses_encoder_side_policies():
-    from vtr.evaluate import evaluate
+ENCODER_SIDE = ("visionzip", "prumerge", "prumerge_plus", "tome", "cls_knee")
 
-    class Merge(Policy):
-        def encoder_step(self, view):
-            return None
 
-    assert Merge().uses_encoder and not PlanPolicy(Plan.full(2, 4)).uses_encoder
-    with pytest.raises(ValueError, match="image encoder's output"):
-        evaluate(runner=None, split=None, policy=Merge(), features=FeatureCache())
+@torch.no_grad()
+def test_encoder_side_methods_get_the_towers_capture_back_from_the_cache():
+    """Encoder-side methods read the tower's feature layer: on a memo hit the cache hands back what
+    the tower gave (same logits as running it), and an entry made without that capture (by a
+    decoder-side run) is recomputed once, then served."""
+    import vtr.methods as M
+
+    model = tiny.build("llava")
+    inp = tiny.make_inputs(model, "llava", batch=3)
+    n = tiny.n_image_tokens(model, "llava")
+    info = M.model_info(model, n, n_text=8)
+    policies = [M.get(name)(info, 0.5) if name != "cls_knee" else M.get(name)(info) for name in ENCODER_SIDE]
+    refs = []
+    for pol in policies:
+        with prune(model, pol):
+            refs.append(model(**inp).logits)
+    cache = FeatureCache()
+    calls, handle = _count_calls(_tower(model))
+    try:
+        with prune(model, Policy()), cache.attached(model):  # stores the features without a capture
+            model(**inp)
+        for pol, ref in zip(policies, refs):
+            with prune(model, pol), cache.attached(model):
+                got = model(**inp).logits
+            assert torch.equal(got, ref), type(pol).__name__
+            assert not hasattr(model, "_vtr_vision_capture")  # the slot leaves with the session
+    finally:
+        handle.remove()
+    assert len(calls) == 2, f"the tower ran {len(calls)} times: once plain, once for the capture expected"
+    assert (cache.hits, cache.misses, len(cache)) == (len(policies) - 1, 2, 1)
 
 
 @torch.no_grad()

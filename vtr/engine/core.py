@@ -7,7 +7,9 @@ What the hooks modify, exactly:
 - top-level pre-hook: reads `input_ids` (image positions are found from the image token id(s),
   never from offsets).
 - vision-tower hooks (only when the policy has an encoder step): read the feature layer's input
-  and output, to offer CLS attention / CLS similarity / keys to the policy.
+  and output, to offer CLS attention / CLS similarity / keys to the policy. The captured tensors
+  sit in a dict also exposed as `model._vtr_vision_capture` while the session is installed, so a
+  `FeatureCache` that skips the tower can hand back what the tower gave for the same images.
 - language-model pre-hook: at prefill, records padding, positions and image positions; for an
   encoder step, writes the policy's replacement features into `inputs_embeds`. At a decode step
   after a pruned prefill, replaces `attention_mask`/`position_ids` by ones consistent with the
@@ -36,6 +38,7 @@ import torch
 
 from .. import scores as S
 from .adapters import Adapter, adapter_for
+from .features import CAPTURE_SLOT
 from .policy import EncoderView, LayerView, Policy, UnsupportedInput
 
 POSITION_MODES = ("original", "renumber")
@@ -102,12 +105,16 @@ class PruningSession:
             feat = layers[self.adapter.feature_layer_index(self.model)]
             add(feat.self_attn.register_forward_pre_hook(self._vision_attn_pre, with_kwargs=True))
             add(feat.register_forward_hook(self._vision_out))
+            # a FeatureCache that serves this batch from its memo refills the capture (see features.py)
+            setattr(self.model, CAPTURE_SLOT, self._vision_capture)
         return self
 
     def remove(self):
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        if getattr(self.model, CAPTURE_SLOT, None) is self._vision_capture:
+            delattr(self.model, CAPTURE_SLOT)
         self.state = None
 
     # ------------------------------------------------------------------ hooks
@@ -338,7 +345,7 @@ class PruningSession:
         grid = (side, side) if side * side == patches.shape[1] else None
         view = EncoderView(feats, patches, out[:, 0] if has_cls else None, keys, cls_attention, grid)
         result = self.policy.encoder_step(view)
-        self._vision_capture = {}
+        cap.clear()  # the same dict object stays installed in the capture slot
         if result is None:
             return embeds
         new_feats, keep = result

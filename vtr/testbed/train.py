@@ -38,6 +38,7 @@ class Recipe:
     vision_steps: int = 500
     vision_batch: int = 64
     vision_lr: float = 1e-3
+    vision_norm: float = 0.0   # weight of the feature-scale loss of stage 0 (see `feature_scale_loss`)
     lm_steps: int = 3800       # stage 1
     tune_steps: int = 1200     # stage 2
     batch: int = 16            # images (conversations) per step: many small steps learn retrieval sooner
@@ -59,6 +60,17 @@ def _vision_heads(hidden: int) -> torch.nn.ModuleDict:
     heads = {k: torch.nn.Linear(hidden, n) for k, n in scenes.LABEL_SPACES.items()}
     heads["summary"] = torch.nn.Linear(hidden, len(scenes.COLOURS) * len(scenes.SHAPES) + len(scenes.WORDS))
     return torch.nn.ModuleDict(heads)
+
+
+def feature_scale_loss(h: torch.Tensor) -> torch.Tensor:
+    """Mean over tokens of mean_d(h)^2 + (rms_d(h) - 1)^2: pulls each token of the last hidden state
+    toward what a LayerNorm would output. Why: LLaVA's projector reads that pre-LayerNorm residual as
+    it is; at its raw scale (per-token norm ~60, varying by token) a decoder trained on it does not
+    learn which patch a question word refers to, while the same features layer-normalised it does
+    (data/testbed/attempts/session4/NOTES.md)."""
+    mean = h.mean(-1)
+    rms = h.pow(2).mean(-1).clamp_min(1e-8).sqrt()
+    return (mean.pow(2) + (rms - 1).pow(2)).mean()
 
 
 def train_vision(model, recipe: Recipe, log) -> None:
@@ -83,6 +95,8 @@ def train_vision(model, recipe: Recipe, log) -> None:
             losses[k] = w * F.cross_entropy(heads[k](patches).flatten(0, 1), y.flatten())
         summ = torch.from_numpy(np.stack([scenes.scene_summary_labels(s) for s in scs]))
         losses["summary"] = F.binary_cross_entropy_with_logits(heads["summary"](cls), summ)
+        if recipe.vision_norm > 0:
+            losses["scale"] = recipe.vision_norm * feature_scale_loss(h)
         loss = sum(losses.values())
         opt.zero_grad()
         loss.backward()
@@ -97,7 +111,8 @@ def train_vision(model, recipe: Recipe, log) -> None:
                     pred = heads[k](patches).argmax(-1)
                     fg = y > 0
                     acc[k] = float((pred[fg] == y[fg]).float().mean())
-            log({"stage": 0, "step": step, "loss": loss.item(), "fg_patch_acc": acc})
+            rms = float(h.detach().pow(2).mean(-1).sqrt().mean())
+            log({"stage": 0, "step": step, "loss": loss.item(), "fg_patch_acc": acc, "feature_rms": rms})
     freeze_vision(model)
 
 
