@@ -12,7 +12,7 @@ def _train(args) -> int:
     from .testbed.train import Recipe, train
 
     out = Path(args.out) if args.out else testbed_model_dir()
-    meta = train(out, Recipe(seed=args.seed, threads=args.threads))
+    meta = train(out, Recipe(seed=args.seed, threads=args.threads, vision_norm=args.vision_norm))
     print(json.dumps({"out": str(out), "seconds": meta["seconds"]}))
     return 0
 
@@ -40,10 +40,14 @@ def _eval(args) -> int:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("testbed", help="train or evaluate the embedded testbed model")
     s = p.add_subparsers(dest="testbed_command", required=True)
-    t = s.add_parser("train", help="run the staged training recipe (about an hour on 2 cores)")
+    t = s.add_parser("train", help="run the staged training recipe (about an hour on 2 cores); "
+                                   "an interrupted run of the same recipe resumes from OUT/checkpoint")
     t.add_argument("--out", help="output folder (default data/testbed/model)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--vision-norm", type=float, default=0.0,
+                   help="weight of stage 0's feature-scale loss (keeps the features LLaVA's projector reads "
+                        "at a LayerNorm's scale; 0 = the shipped recipe)")
     t.set_defaults(func=_train)
     e = s.add_parser("eval", help="accuracy per family, with and without the image")
     e.add_argument("--split", default="test", choices=["val", "test"])

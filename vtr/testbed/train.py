@@ -13,6 +13,9 @@ Stage 1 - instruction tuning of projector + decoder on multi-turn conversations 
 Stage 2 - trigger only: no auxiliary loss, learning rate decays to zero.
 
 Deterministic for a given seed and thread count (step counts, not wall-clock budgets).
+Resumable: the vision tower is saved after stage 0, and stages 1-2 every `checkpoint_every` steps
+(weights, optimiser, schedule, random states, log position) under `out/checkpoint/`; running the
+same recipe again continues from there and ends with the same weights as an uninterrupted run.
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ class Recipe:
     eval_questions: int = 300
     polish_steps: int = 0      # stage 3 (optional): trigger only, fresh optimiser, lower learning rate
     polish_lr: float = 5e-4
+    checkpoint_every: int = 250  # stage 1-2 steps between resumable checkpoints (out/checkpoint/)
 
 
 # --------------------------------------------------------------------------- stage 0
@@ -169,7 +173,7 @@ def _schedule(opt, total: int, warmup: int, hold: float = 0.3):
     return torch.optim.lr_scheduler.LambdaLR(opt, f)
 
 
-def train_language(model, recipe: Recipe, log, heldout) -> None:
+def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | None" = None) -> None:
     tok = WordTokenizer()
     trainable = list(model.model.multi_modal_projector.parameters()) + \
         list(model.model.language_model.parameters()) + list(model.lm_head.parameters())
@@ -178,7 +182,10 @@ def train_language(model, recipe: Recipe, log, heldout) -> None:
     sched = _schedule(opt, total, recipe.warmup, hold=0.5)
     rng = np.random.default_rng(recipe.seed + 1000)
     torch.manual_seed(recipe.seed + 1000)
-    for step in tqdm(range(total), desc="stage 1-2: language"):
+    start = ckpt.resume_language(model, opt, sched, rng) if ckpt is not None else 0
+    for step in tqdm(range(start, total), initial=start, total=total, desc="stage 1-2: language"):
+        if ckpt is not None and step > start and step % recipe.checkpoint_every == 0:
+            ckpt.save_language(step, model, opt, sched, rng)
         model.model.language_model.train()
         frac = step / recipe.lm_steps
         max_obj = 6 if frac >= recipe.curriculum else 1 + int(5 * frac / recipe.curriculum)
@@ -245,7 +252,7 @@ def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float,
     torch.nn.utils.clip_grad_norm_(trainable, 1.0)
     opt.step()
     sched.step()
-    return float(loss)
+    return loss.item()
 
 
 def heldout_split(n: int, seed: int = 3) -> "benchmark.Split":
@@ -264,21 +271,107 @@ def heldout_split(n: int, seed: int = 3) -> "benchmark.Split":
     return split
 
 
+class _Clock:
+    """Seconds of training so far, carried over from a checkpoint on resume."""
+
+    def __init__(self, elapsed: float = 0.0):
+        self.t0 = time.time() - elapsed
+
+    def __call__(self) -> float:
+        return time.time() - self.t0
+
+
+class Checkpoints:
+    """Resumable state of one training run under `out/checkpoint/`, valid only for the same recipe and
+    spec (anything else starts afresh). Files are written to a temporary name, then renamed."""
+
+    def __init__(self, out: Path, recipe: Recipe, spec: TestbedSpec, log_path: Path):
+        self.dir, self.log_path = out / "checkpoint", log_path
+        self.identity = {"recipe": asdict(recipe), "spec": asdict(spec), "torch": torch.__version__}
+        self.clock = _Clock()  # the log's clock, carried over on resume
+        ident = self.dir / "identity.json"
+        if ident.exists() and json.loads(ident.read_text()) != self.identity:
+            tqdm.write(f"{self.dir}: saved for another recipe, spec or torch; starting afresh")
+            self.clear()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        ident.write_text(json.dumps(self.identity, indent=1))
+        if not self.has_vision():
+            log_path.write_text("")
+
+    def clear(self) -> None:
+        import shutil
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def _write(self, name: str, save) -> None:
+        tmp = self.dir / (name + ".tmp")
+        save(tmp)
+        tmp.replace(self.dir / name)
+
+    def _log_bytes(self) -> int:
+        return self.log_path.stat().st_size if self.log_path.exists() else 0
+
+    def _rewind_log(self, size: int) -> None:  # drop what was logged after the checkpoint
+        with open(self.log_path, "r+b") as f:
+            f.truncate(size)
+
+    def has_vision(self) -> bool:
+        return (self.dir / "vision.safetensors").exists()
+
+    def save_vision(self, model, elapsed: float) -> None:
+        self._write("vision.safetensors", lambda p: save_vision(model, p))
+        (self.dir / "vision.json").write_text(json.dumps({"log_bytes": self._log_bytes(), "elapsed": elapsed}))
+
+    def resume_vision(self, model) -> bool:
+        if not self.has_vision():
+            return False
+        meta = json.loads((self.dir / "vision.json").read_text())
+        load_vision(model, self.dir / "vision.safetensors")
+        if not (self.dir / "language.pt").exists():
+            self._rewind_log(meta["log_bytes"])
+            self.clock = _Clock(meta["elapsed"])
+        tqdm.write(f"stage 0: vision tower from {self.dir}")
+        return True
+
+    def save_language(self, step: int, model, opt, sched, rng) -> None:
+        state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
+                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
+                 "log_bytes": self._log_bytes(), "elapsed": self.clock()}
+        self._write("language.pt", lambda p: torch.save(state, p))
+
+    def resume_language(self, model, opt, sched, rng) -> int:
+        path = self.dir / "language.pt"
+        if not path.exists():
+            return 0
+        state = torch.load(path, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        self._rewind_log(state["log_bytes"])
+        self.clock = _Clock(state["elapsed"])
+        tqdm.write(f"stage 1-2: resumed at step {state['step']} from {path}")
+        return state["step"]
+
+
 def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = None,
           resume_from: Path | None = None) -> dict:
-    """Run all stages and save the checkpoint, log and recipe under `out`.
+    """Run all stages and save the checkpoint, log and recipe under `out`; an interrupted run of the
+    same recipe continues from `out/checkpoint/` (removed once the model is saved).
     `resume_from`: a checkpoint of stages 0-2 of the same recipe; only stage 3 runs (log appended)."""
     recipe, spec = recipe or Recipe(), spec or TestbedSpec()
     torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "training_log.jsonl"
-    if resume_from is None:
-        log_path.write_text("")
-    t0 = time.time()
+    ckpt = Checkpoints(out, recipe, spec, log_path) if resume_from is None else None
+    plain = _Clock()
+
+    def clock() -> float:
+        return (ckpt.clock if ckpt is not None else plain)()
 
     def log(rec):
-        rec["seconds"] = round(time.time() - t0, 1)
+        rec["seconds"] = round(clock(), 1)
         with open(log_path, "a") as f:
             f.write(json.dumps(rec) + "\n")
         if "heldout" in rec or rec.get("step", 1) % 100 == 0:
@@ -286,8 +379,10 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
 
     if resume_from is None:
         model = build_model(spec, seed=recipe.seed)
-        train_vision(model, recipe, log)
-        train_language(model, recipe, log, heldout_split(recipe.eval_questions))
+        if not ckpt.resume_vision(model):
+            train_vision(model, recipe, log)
+            ckpt.save_vision(model, clock())
+        train_language(model, recipe, log, heldout_split(recipe.eval_questions), ckpt)
     else:  # stages 0-2 were saved by an earlier run of the same recipe: continue with stage 3
         from transformers import LlavaForConditionalGeneration
         model = LlavaForConditionalGeneration.from_pretrained(resume_from, attn_implementation="sdpa")
@@ -296,9 +391,11 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
         model.model.vision_tower.eval()
     train_polish(model, recipe, log, heldout_split(recipe.eval_questions))
     model.eval()
-    meta = {"recipe": asdict(recipe), "spec": asdict(spec), "seconds": round(time.time() - t0, 1),
+    meta = {"recipe": asdict(recipe), "spec": asdict(spec), "seconds": round(clock(), 1),
             "torch": torch.__version__, "trigger": TRIGGER}
     save_testbed(model, WordTokenizer(), spec, out, extra=meta)
+    if ckpt is not None:
+        ckpt.clear()
     finalize(out, recipe)
     return meta
 
@@ -315,7 +412,8 @@ def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96) -> d
     recipe = recipe or Recipe()
     digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     (out / "model.safetensors.sha256").write_text(f"{digest}  model.safetensors\n")
-    (out / "COMMAND").write_text(f"vtr testbed train --seed {recipe.seed} --threads {recipe.threads}\n"
+    norm = f" --vision-norm {recipe.vision_norm:g}" if recipe.vision_norm else ""
+    (out / "COMMAND").write_text(f"vtr testbed train --seed {recipe.seed} --threads {recipe.threads}{norm}\n"
                                  f"# {torch.__version__}, {recipe.threads} threads; see training.json for the recipe\n")
     model, _ = load_testbed(out)
     res = run_eval(TestbedRunner(model), load("test").subset(slice_size), progress=False)["metrics"]

@@ -1,0 +1,68 @@
+"""`vtr testbed train` is resumable: an interrupted run, started again, ends with the same weights and
+the same log as an uninterrupted one (tiny model, a few steps of each stage)."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from vtr.testbed import train as T
+from vtr.testbed.model import TestbedSpec as Spec
+
+SPEC = Spec(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=2,
+                   text_heads=2, text_intermediate=64)
+RECIPE = T.Recipe(vision_steps=3, vision_batch=4, lm_steps=6, tune_steps=2, batch=2, warmup=2, eval_every=4,
+                  eval_questions=8, checkpoint_every=3, vision_norm=1.0)
+
+
+class Interrupted(Exception):
+    pass
+
+
+def _log(out):
+    recs = [json.loads(line) for line in (out / "training_log.jsonl").read_text().splitlines()]
+    for r in recs:
+        r.pop("seconds")
+    return recs
+
+
+@pytest.fixture
+def quick(monkeypatch):
+    monkeypatch.setattr(T, "finalize", lambda out, recipe=None: {})  # no test-split evaluation here
+    return monkeypatch
+
+
+def test_interrupted_run_resumes_to_the_same_weights_and_log(tmp_path, quick):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    T.train(whole, RECIPE, SPEC)
+
+    step = T._language_step
+    calls = []
+
+    def dies_at_step_5(*a, **k):
+        calls.append(1)
+        if len(calls) == 5:  # after the checkpoint taken before step 3
+            raise Interrupted
+        return step(*a, **k)
+
+    quick.setattr(T, "_language_step", dies_at_step_5)
+    with pytest.raises(Interrupted):
+        T.train(split, RECIPE, SPEC)
+    assert (split / "checkpoint" / "vision.safetensors").exists()
+    assert torch.load(split / "checkpoint" / "language.pt", weights_only=False)["step"] == 3
+    quick.setattr(T, "_language_step", step)
+    T.train(split, RECIPE, SPEC)
+
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(split / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert _log(whole) == _log(split)
+    assert not (split / "checkpoint").exists()  # removed once the model is saved
+
+
+def test_checkpoint_of_another_recipe_is_not_used(tmp_path):
+    log = tmp_path / "training_log.jsonl"
+    ck = T.Checkpoints(tmp_path, RECIPE, SPEC, log)
+    (ck.dir / "vision.safetensors").write_bytes(b"x")
+    assert T.Checkpoints(tmp_path, RECIPE, SPEC, log).has_vision()
+    other = T.Recipe(**{**RECIPE.__dict__, "seed": 1})
+    assert not T.Checkpoints(tmp_path, other, SPEC, log).has_vision()
