@@ -7,6 +7,7 @@ scenes, so a step costs only projector + decoder. Each run trains a fresh projec
     python binding_probe.py fams=attribute objs=2-2 fmt=qword steps=1500 lr=2e-3 batch=32 theta=10000
 
 fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
+towerfile: optional safetensors of another vision tower (save_vision format).
 feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
 Exploratory, not part of vtr.
 """
@@ -43,6 +44,8 @@ m = LlavaForConditionalGeneration(cfg)
 sd = load_file("/work/main/data/testbed/model/model.safetensors")
 m.model.vision_tower.load_state_dict({k[len("vision_tower."):]: v for k, v in sd.items()
                                       if k.startswith("vision_tower.")})
+if "towerfile" in args:  # a vision tower saved by `vtr.testbed.train.save_vision` (e.g. another stage 0)
+    m.model.vision_tower.load_state_dict(load_file(args["towerfile"]))
 tower = m.model.vision_tower.eval()
 proj, lm, head = m.model.multi_modal_projector, m.model.language_model, m.lm_head
 emb = lm.get_input_embeddings()
