@@ -42,8 +42,9 @@ venv: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	# Exact pins (torch==2.13.0+cpu comes from this machine's wheel folder); nothing is upgraded.
-	$(PY) -m pip install -r requirements.lock
-	$(PY) -m pip install --no-deps -e .
+	# --no-compile: modules are byte-compiled when first imported, not all of torch/transformers up front.
+	$(PY) -m pip install --no-compile -r requirements.lock
+	$(PY) -m pip install --no-compile --no-deps -e .
 	touch $@
 
 # ------------------------------------------------------------------ book

@@ -26,9 +26,13 @@ def testbed_eval(split: str = "test", limit: int | None = None, batch_size: int 
     data = load_split("testbed", split, limit)
     real = evaluate(runner, data, batch_size=batch_size, progress=progress)["metrics"]
     blank = evaluate(runner, data, batch_size=batch_size, progress=progress, blank=True)["metrics"]
-    out = {"overall": real["overall"], "families": real["families"], "exist_f1": real.get("exist_f1"),
-           "blank_image": {"overall": blank["overall"], "families": blank["families"]}, "n": real["n"]}
-    return out
+    return with_blank(real, blank)
+
+
+def with_blank(real: dict, blank: dict) -> dict:
+    """The `vtr testbed eval` record from the metrics with the image and with a blank one."""
+    return {"overall": real["overall"], "families": real["families"], "exist_f1": real.get("exist_f1"),
+            "blank_image": {"overall": blank["overall"], "families": blank["families"]}, "n": real["n"]}
 
 
 def _eval(args) -> int:

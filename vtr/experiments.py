@@ -116,8 +116,9 @@ def policy_for(runner, split, name: str, budget: float | None, kind: str = "keep
 
 
 @torch.inference_mode()
-def speedup(runner, split, policy: Policy, batch: int = 32, repeats: int = 5) -> float:
-    """Unpruned / pruned prefill time on one batch, medians of interleaved repeats."""
+def speedup(runner, split, policy: Policy, batch: int = 32, repeats: int = 3) -> float:
+    """Unpruned / pruned prefill time on one batch: medians of `repeats` interleaved rounds after a
+    warm-up round (a table column; chapter 8 and `vtr bench` measure with more rounds)."""
     inputs = runner.inputs(split.samples[:batch], split)
     base, pruned = [], []
     for i in range(repeats + 1):
@@ -159,7 +160,7 @@ def eval_method(runner, split, name: str, budget: float | None, kind: str = "kee
     if not distributed.is_main():
         return rec  # rank 0 measures the speed and writes the store
     if measure_speed:
-        rec["speedup"] = speedup(runner, split, policy, batch=8 if smoke() else 32, repeats=1 if smoke() else 5)
+        rec["speedup"] = speedup(runner, split, policy, batch=8 if smoke() else 32, repeats=1 if smoke() else 3)
     return results.append(rec)
 
 

@@ -117,6 +117,50 @@ class PruningSession:
             delattr(self.model, CAPTURE_SLOT)
         self.state = None
 
+    # ------------------------------------------------------------------ continuing a prefill from a layer
+    @torch.no_grad()
+    def logits_from_layer(self, start: int, hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Last-token logits of this session's last prefill continued from decoder layer `start`
+        with only the tokens in `keep` (B, T): what a policy dropping the others right before
+        `start` computes, without recomputing layers < start.
+
+        `hidden` is what entered layer `start` in that prefill (`output_hidden_states[start]`), which
+        must have been unpruned (a keep-all policy such as `Policy()`), so positions and padding are
+        the model's own. Modifies nothing. DyVTE's label collection uses it: one prefill, then one
+        cheap suffix per exit layer instead of L - 1 full runs.
+        """
+        st = self.state
+        if st is None or st.next_pos is None:
+            raise RuntimeError("logits_from_layer continues a prefill: run the model inside this session first")
+        if st.changed or st.encoder_keep is not None:
+            raise RuntimeError("logits_from_layer needs an unpruned prefill (run it under a keep-all Policy())")
+        if not 0 <= start < len(self.layers):
+            raise ValueError(f"start layer {start} outside 0..{len(self.layers) - 1}")
+        B, T = st.valid.shape
+        if hidden.shape[:2] != (B, T) or keep.shape != (B, T):
+            raise ValueError(f"hidden {tuple(hidden.shape[:2])} / keep {tuple(keep.shape)} do not match the prefill's "
+                             f"(batch, length) = {(B, T)}")
+        keep = keep & st.valid
+        ar = torch.arange(T, device=hidden.device)
+        last = torch.where(st.valid, ar, -1).amax(1)
+        if not bool(keep[torch.arange(B), last].all()):
+            raise ValueError("keep must contain each sample's last token (it produces the logits)")
+        width = int(keep.sum(1).max())
+        # same compaction as a pruning step: left padding, survivors in their original order
+        order = torch.sort(torch.where(keep, ar + T, ar), dim=1).indices[:, T - width:]
+        valid = torch.gather(keep, 1, order)
+        h = torch.gather(hidden, 1, order[..., None].expand(-1, -1, hidden.shape[-1]))
+        if st.pos.ndim == 2:
+            pos = torch.gather(st.pos, 1, order)
+        else:
+            pos = torch.gather(st.pos, 2, order[None].expand(st.pos.shape[0], -1, -1))
+        pe = self.lm.rotary_emb(h, pos)
+        mask = self._format(_causal_mask(valid), h.dtype)
+        for layer in self.layers[start:]:
+            out = layer(h, attention_mask=mask, position_ids=pos if pos.ndim == 2 else pos[0], position_embeddings=pe)
+            h = out[0] if isinstance(out, tuple) else out
+        return self.model.get_output_embeddings()(self.lm.norm(h[:, -1]))
+
     # ------------------------------------------------------------------ hooks
     def _top_pre(self, module, args, kwargs):
         ids = kwargs.get("input_ids", args[0] if args else None)

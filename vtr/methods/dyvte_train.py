@@ -16,8 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..engine import FeatureCache, PlanPolicy, prune
-from ..plan import Plan
+from ..engine import Policy, prune
 from .dyvte import Routers, router_features
 
 
@@ -30,21 +29,22 @@ def collect(runner, split, batch_size: int = 64, margin: float = 1.03, slack: fl
         chunk = split.samples[i:i + batch_size]
         inputs = runner.inputs(chunk, split)
         gold = torch.tensor([tok.index[s.answer] for s in chunk])
-        out = model(**inputs, use_cache=False, output_hidden_states=True)
-        full_logits = out.logits[:, -1]
-        full_pred, full_loss = full_logits.argmax(-1), F.cross_entropy(full_logits, gold, reduction="none")
         ids, valid = inputs["input_ids"], inputs["attention_mask"].bool()
         vision = ids == tok.image_id
         first = vision.float().argmax(1)
         text_query = (torch.arange(ids.shape[1])[None] > first[:, None]) & ~vision & valid
-        features = FeatureCache()  # the L - 1 exit runs below share this batch's vision-tower output
-        for e in range(1, L):
-            with prune(model, PlanPolicy(Plan.drop_at(L, runner.n_vision, e, 0))), features.attached(model):
-                lg = runner.logits(inputs)
-            loss = F.cross_entropy(lg, gold, reduction="none")
-            ok = (lg.argmax(-1) == full_pred) & (loss <= margin * full_loss + slack)
-            feats[e - 1].append(router_features(out.hidden_states[e], text_query, valid))
-            labels[e - 1].append(ok.long())
+        # one unpruned prefill; each exit run e reuses its layers < e (identical up to e) and only
+        # computes layers e.. on the text tokens (PruningSession.logits_from_layer)
+        with prune(model, Policy()) as session:
+            out = model(**inputs, use_cache=False, output_hidden_states=True)
+            full_logits = out.logits[:, -1].float()
+            full_pred, full_loss = full_logits.argmax(-1), F.cross_entropy(full_logits, gold, reduction="none")
+            for e in range(1, L):
+                lg = session.logits_from_layer(e, out.hidden_states[e], valid & ~vision).float()
+                loss = F.cross_entropy(lg, gold, reduction="none")
+                ok = (lg.argmax(-1) == full_pred) & (loss <= margin * full_loss + slack)
+                feats[e - 1].append(router_features(out.hidden_states[e], text_query, valid))
+                labels[e - 1].append(ok.long())
     return [torch.cat(f) for f in feats], [torch.cat(y) for y in labels]
 
 

@@ -1,0 +1,163 @@
+"""Session 4 (phases: session 6): how fast does a from-scratch decoder learn to *bind* a question word to image patches?
+
+Fast loop: the shipped (frozen) vision tower's patch features are computed once for a pool of
+scenes, so a step costs only projector + decoder. Each run trains a fresh projector + Llama decoder
+(the testbed's config) on the chosen families and prints held-out accuracy every `eval` steps.
+
+    python binding_probe.py fams=attribute objs=2-2 fmt=qword steps=1500 lr=2e-3 batch=32 theta=10000
+
+phases: optional curriculum, e.g. `phases=attribute:250,all:500` (families per phase, `all` = fams;
+    step counts per phase; overrides steps). Held-out questions always cover fams.
+fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
+towerfile: optional safetensors of another vision tower (save_vision format).
+feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
+Exploratory, not part of vtr.
+"""
+import json
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from vtr.testbed import scenes, tasks
+from vtr.testbed.model import TestbedSpec, WordTokenizer, build_config, pixel_values
+from transformers import LlavaForConditionalGeneration
+
+args = dict(a.split("=") for a in sys.argv[1:])
+fams = args.get("fams", "attribute").split(",")
+lo, hi = (int(x) for x in args.get("objs", "2-2").split("-"))
+fmt = args.get("fmt", "qword")
+steps, batch, lr = int(args.get("steps", 1500)), int(args.get("batch", 32)), float(args.get("lr", 2e-3))
+theta = float(args.get("theta", 10000))
+pool = int(args.get("pool", 8000))
+every = int(args.get("eval", 250))
+layers = int(args.get("layers", 8))
+torch.set_num_threads(2)
+torch.manual_seed(0)
+tok = WordTokenizer()
+
+cfg = build_config(TestbedSpec(text_layers=layers))
+cfg.text_config.rope_parameters = {"rope_type": "default", "rope_theta": theta}
+cfg._attn_implementation = "sdpa"
+m = LlavaForConditionalGeneration(cfg)
+sd = load_file("/work/main/data/testbed/model/model.safetensors")
+m.model.vision_tower.load_state_dict({k[len("vision_tower."):]: v for k, v in sd.items()
+                                      if k.startswith("vision_tower.")})
+if "towerfile" in args:  # a vision tower saved by `vtr.testbed.train.save_vision` (e.g. another stage 0)
+    m.model.vision_tower.load_state_dict(load_file(args["towerfile"]))
+tower = m.model.vision_tower.eval()
+proj, lm, head = m.model.multi_modal_projector, m.model.language_model, m.lm_head
+emb = lm.get_input_embeddings()
+
+
+feats_kind = args.get("feats", "tower")
+
+
+def ideal_features(s):
+    """Per-patch one-hot labels the generator knows (what stage 0 teaches), zero-padded to 192."""
+    lab = scenes.patch_labels(s)
+    parts = [F.one_hot(torch.from_numpy(lab[k]), n) for k, n in scenes.LABEL_SPACES.items()]
+    x = torch.cat(parts, -1).float()
+    return F.pad(x, (0, 192 - x.shape[-1]))
+
+
+@torch.no_grad()
+def make_pool(n, seed):
+    rng = np.random.default_rng(seed)
+    scs = [scenes.sample_scene(rng, int(rng.integers(lo, hi + 1))) for _ in range(n)]
+    if feats_kind == "ideal":
+        return scs, torch.stack([ideal_features(s) for s in scs]).to(torch.bfloat16)
+    feats = []
+    for i in range(0, n, 256):
+        px = pixel_values([scenes.render(s) for s in scs[i:i + 256]])
+        h = tower(px).last_hidden_state[:, 1:]
+        if feats_kind == "tower_ln":  # through the tower's own final LayerNorm (trained on CLS only)
+            h = getattr(tower, "vision_model", tower).post_layernorm(h)
+        feats.append(h.to(torch.bfloat16))
+    out = torch.cat(feats)
+    if feats_kind == "tower_std":  # standardised per dimension (statistics of this pool)
+        f = out.float()
+        out = ((f - f.mean((0, 1))) / f.std((0, 1)).clamp_min(1e-4)).to(torch.bfloat16)
+    return scs, out
+
+
+t0 = time.time()
+train_scs, train_f = make_pool(pool, 1000)
+test_scs, test_f = make_pool(400, 3)
+print(json.dumps({"pool_s": round(time.time() - t0), "args": args}), flush=True)
+
+
+def questions(scs, rng, families=None):
+    out = []
+    for i, s in enumerate(scs):
+        order = list(families or fams)
+        rng.shuffle(order)
+        for f in order:
+            q = tasks.ask(s, f, rng)
+            if q is not None:
+                out.append((i, q))
+                break
+    return out
+
+
+def forward(feats, qs):
+    seqs = []
+    for _, q in qs:
+        s = [tok.bos_id] + [tok.image_id] * 144 + tok.encode(q.text)
+        if fmt == "trigger":
+            s += tok.encode("?") + [tok.trigger_id]
+        seqs.append(s)
+    W = max(map(len, seqs))
+    ids = torch.full((len(seqs), W), tok.pad_id)
+    mask = torch.zeros_like(ids)
+    last = []
+    for b, s in enumerate(seqs):
+        ids[b, :len(s)] = torch.tensor(s)
+        mask[b, :len(s)] = 1
+        last.append(len(s) - 1)
+    x = emb(ids)
+    x = torch.cat([x[:, :1], proj(feats.float()), x[:, 145:]], 1)  # image tokens sit at 1..144
+    h = lm(inputs_embeds=x, attention_mask=mask, use_cache=False).last_hidden_state
+    return head(h[torch.arange(len(seqs)), torch.tensor(last)])
+
+
+trainable = list(proj.parameters()) + list(lm.parameters()) + list(head.parameters())
+opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
+rng = np.random.default_rng(7)
+erng = np.random.default_rng(11)
+test_q = questions(test_scs, erng)
+plan = []  # (families, steps) per phase
+for ph in args.get("phases", f"all:{steps}").split(","):
+    name, n = ph.split(":")
+    plan.append((fams if name == "all" else name.split("+"), int(n)))
+schedule = [f for f, n in plan for _ in range(n)]
+steps = len(schedule)
+for step in range(steps):
+    lm.train()
+    idx = rng.choice(pool, size=batch, replace=False)
+    qs = questions([train_scs[i] for i in idx], rng, schedule[step])
+    logits = forward(train_f[idx][[i for i, _ in qs]], qs)
+    y = torch.tensor([tok.index[q.answer] for _, q in qs])
+    loss = F.cross_entropy(logits, y)
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    opt.step()
+    sched.step()
+    if (step + 1) % every == 0 or step == 0:
+        lm.eval()
+        hits = {}
+        with torch.no_grad():
+            for i in range(0, len(test_q), 100):
+                ch = test_q[i:i + 100]
+                pred = forward(test_f[[j for j, _ in ch]], ch).argmax(-1)
+                for (_, q), p in zip(ch, pred.tolist()):
+                    hits.setdefault(q.family, []).append(tok.vocab[p] == q.answer)
+        acc = {f: round(float(np.mean(v)), 3) for f, v in sorted(hits.items())}
+        allh = [x for v in hits.values() for x in v]
+        print(json.dumps({"step": step + 1, "phase": "+".join(schedule[step]), "loss": round(loss.item(), 3), "overall": round(float(np.mean(allh)), 3),
+                          "fam": acc, "s": round(time.time() - t0)}), flush=True)
