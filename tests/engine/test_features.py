@@ -131,3 +131,47 @@ def test_generate_through_the_cache():
     with cache.attached(model):
         got = model.generate(**inp, max_new_tokens=3, do_sample=False)
     assert torch.equal(got, ref) and cache.misses == 1
+
+
+@torch.no_grad()
+def test_decoder_prefix_memo_gives_identical_logits(arch_model):
+    """`decoder_layers=2`: the first two decoder layers of an unpruned prefill are served from the memo
+    to later runs of the same batch, up to the first layer where a policy removes tokens."""
+    arch, model = arch_model
+    inp = tiny.make_inputs(model, arch)
+    n = tiny.n_image_tokens(model, arch)
+    L = model.config.get_text_config().num_hidden_layers
+    plans = [Plan.full(L, n), Plan.drop_at(L, n, 1, max(1, n // 4)), Plan.drop_at(L, n, 2, 1),
+             Plan.drop_at(L, n, 3, n // 2), Plan.full(L, n)]
+    refs = []
+    for plan in plans:
+        with prune(model, PlanPolicy(plan)):
+            refs.append(model(**inp).logits)
+    cache = FeatureCache(decoder_layers=2)
+    for plan, ref in zip(plans, refs):
+        with prune(model, PlanPolicy(plan)), cache.attached(model):
+            got = model(**inp).logits
+        assert torch.equal(got, ref), (arch, plan)
+    # first run: 2 misses; then layer 0 only (pruned before layer 1), then layers 0 and 1 three times
+    assert (cache.layer_misses, cache.layer_hits) == (2, 1 + 2 + 2 + 2), arch
+    assert all("forward" not in vars(layer) for layer in model.model.language_model.layers)
+
+
+def test_decoder_prefix_memo_is_bypassed_under_autograd_and_for_generation():
+    model = tiny.build("llava")
+    inp = tiny.make_inputs(model, "llava")
+    cache = FeatureCache(decoder_layers=2)
+    with torch.no_grad(), cache.attached(model):
+        model(**inp)
+    misses = cache.layer_misses
+    with cache.attached(model):  # training: gradients must flow through the layers
+        out = model(**inp).logits
+        out.sum().backward()
+    assert cache.layer_hits == 0 and cache.layer_misses == misses
+    assert model.model.language_model.layers[0].self_attn.q_proj.weight.grad is not None
+    model.zero_grad()
+    with torch.no_grad():
+        ref = model.generate(**inp, max_new_tokens=3, do_sample=False)
+        with cache.attached(model):
+            got = model.generate(**inp, max_new_tokens=3, do_sample=False)
+    assert torch.equal(got, ref) and cache.layer_hits == 0
