@@ -14,9 +14,11 @@ features (`pooler_output`), not the tower's hidden states. When a pruning sessio
 step is installed (`vtr.engine.prune`), it exposes its capture of the tower's feature layer (that
 layer's attention input and its output) as `model._vtr_vision_capture`; the memo then stores that
 capture with the features and refills it on a hit, so the encoder step sees exactly what the tower
-gave. An entry stored without a capture is recomputed the first time a capture is needed. Exiting
-the block removes the patch. Prefill timings must never run inside it (`vtr.experiments.speedup`
-and `vtr bench` do not).
+gave. An entry stored without a capture is recomputed the first time a capture is needed. With
+`decoder_layers=N` it also patches the instance attribute `forward` of the first N decoder layers
+and adds a pre-hook on the decoder, to reuse those layers' outputs of unpruned runs (see
+`FeatureCache._attach_decoder`). Exiting the block removes every patch. Prefill timings must never
+run inside it (`vtr.experiments.speedup` and `vtr bench` do not).
 """
 from __future__ import annotations
 
