@@ -239,6 +239,9 @@ class PruningSession:
                 return self._decode_layer(index, module, args, kwargs)
             t0 = time.perf_counter()
             hidden = args[0] if args else kwargs["hidden_states"]
+            # scores are shared within one layer's hook only: the id() in their keys can be reused by
+            # another layer's hidden states once the earlier tensor is freed
+            st.scored.clear()
             if st.changed:
                 kwargs["attention_mask"], kwargs["position_embeddings"] = st.mask, st.pe
                 if "position_ids" in kwargs and kwargs["position_ids"] is not None:
