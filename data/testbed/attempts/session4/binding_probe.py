@@ -1,4 +1,4 @@
-"""Session 4: how fast does a from-scratch decoder learn to *bind* a question word to image patches?
+"""Session 4 (towerfile: session 5, phases: session 6): how fast does a from-scratch decoder learn to *bind* a question word to image patches?
 
 Fast loop: the shipped (frozen) vision tower's patch features are computed once for a pool of
 scenes, so a step costs only projector + decoder. Each run trains a fresh projector + Llama decoder
@@ -6,6 +6,8 @@ scenes, so a step costs only projector + decoder. Each run trains a fresh projec
 
     python binding_probe.py fams=attribute objs=2-2 fmt=qword steps=1500 lr=2e-3 batch=32 theta=10000
 
+phases: optional curriculum, e.g. `phases=attribute:250,all:500` (families per phase, `all` = fams;
+    step counts per phase; overrides steps). Held-out questions always cover fams.
 fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
 towerfile: optional safetensors of another vision tower (save_vision format).
 feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
@@ -88,10 +90,10 @@ test_scs, test_f = make_pool(400, 3)
 print(json.dumps({"pool_s": round(time.time() - t0), "args": args}), flush=True)
 
 
-def questions(scs, rng):
+def questions(scs, rng, families=None):
     out = []
     for i, s in enumerate(scs):
-        order = list(fams)
+        order = list(families or fams)
         rng.shuffle(order)
         for f in order:
             q = tasks.ask(s, f, rng)
@@ -128,10 +130,16 @@ sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100)
 rng = np.random.default_rng(7)
 erng = np.random.default_rng(11)
 test_q = questions(test_scs, erng)
+plan = []  # (families, steps) per phase
+for ph in args.get("phases", f"all:{steps}").split(","):
+    name, n = ph.split(":")
+    plan.append((fams if name == "all" else name.split("+"), int(n)))
+schedule = [f for f, n in plan for _ in range(n)]
+steps = len(schedule)
 for step in range(steps):
     lm.train()
     idx = rng.choice(pool, size=batch, replace=False)
-    qs = questions([train_scs[i] for i in idx], rng)
+    qs = questions([train_scs[i] for i in idx], rng, schedule[step])
     logits = forward(train_f[idx][[i for i, _ in qs]], qs)
     y = torch.tensor([tok.index[q.answer] for _, q in qs])
     loss = F.cross_entropy(logits, y)
@@ -151,5 +159,5 @@ for step in range(steps):
                     hits.setdefault(q.family, []).append(tok.vocab[p] == q.answer)
         acc = {f: round(float(np.mean(v)), 3) for f, v in sorted(hits.items())}
         allh = [x for v in hits.values() for x in v]
-        print(json.dumps({"step": step + 1, "loss": round(loss.item(), 3), "overall": round(float(np.mean(allh)), 3),
+        print(json.dumps({"step": step + 1, "phase": "+".join(schedule[step]), "loss": round(loss.item(), 3), "overall": round(float(np.mean(allh)), 3),
                           "fam": acc, "s": round(time.time() - t0)}), flush=True)
