@@ -12,9 +12,30 @@ def _train(args) -> int:
     from .testbed.train import Recipe, train
 
     out = Path(args.out) if args.out else testbed_model_dir()
-    meta = train(out, Recipe(seed=args.seed, threads=args.threads, vision_norm=args.vision_norm))
+    recipe = Recipe(seed=args.seed, threads=args.threads, vision_norm=args.vision_norm,
+                    family_phases=args.family_phases, **recipe_overrides(args.set or []))
+    meta = train(out, recipe)
     print(json.dumps({"out": str(out), "seconds": meta["seconds"]}))
     return 0
+
+
+def recipe_overrides(pairs: list[str]) -> dict:
+    """`--set field=value` pairs as Recipe keyword arguments, typed like the field's default."""
+    from dataclasses import fields
+
+    from .testbed.train import Recipe
+
+    known = {f.name: type(f.default) for f in fields(Recipe)}
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or key not in known:
+            raise SystemExit(f"--set {pair!r}: expected field=value with field one of {sorted(known)}")
+        try:
+            out[key] = known[key](value)
+        except ValueError:
+            raise SystemExit(f"--set {pair!r}: {value!r} is not a {known[key].__name__}") from None
+    return out
 
 
 def testbed_eval(split: str = "test", limit: int | None = None, batch_size: int = 64, progress: bool = True) -> dict:
@@ -52,6 +73,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--vision-norm", type=float, default=0.0,
                    help="weight of stage 0's feature-scale loss (keeps the features LLaVA's projector reads "
                         "at a LayerNorm's scale; 0 = the shipped recipe)")
+    t.add_argument("--family-phases", default="",
+                   help="stage 1 opens with these phases, e.g. attribute:200,position:150 (families joined "
+                        "by '+', then steps), then asks every family; empty = the shipped recipe")
+    t.add_argument("--set", action="append", metavar="FIELD=VALUE",
+                   help="any other field of vtr.testbed.train.Recipe, e.g. --set curriculum=0 (repeatable)")
     t.set_defaults(func=_train)
     e = s.add_parser("eval", help="accuracy per family, with and without the image")
     e.add_argument("--split", default="test", choices=["val", "test"])

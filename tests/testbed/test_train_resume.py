@@ -66,3 +66,15 @@ def test_checkpoint_of_another_recipe_is_not_used(tmp_path):
     assert T.Checkpoints(tmp_path, RECIPE, SPEC, log).has_vision()
     other = T.Recipe(**{**RECIPE.__dict__, "seed": 1})
     assert not T.Checkpoints(tmp_path, other, SPEC, log).has_vision()
+
+
+def test_other_stage1_settings_keep_the_vision_tower_only(tmp_path):
+    log = tmp_path / "training_log.jsonl"
+    ck = T.Checkpoints(tmp_path, RECIPE, SPEC, log)
+    (ck.dir / "vision.safetensors").write_bytes(b"x")
+    (ck.dir / "language.pt").write_bytes(b"x")
+    other = T.Recipe(**{**RECIPE.__dict__, "family_phases": "attribute:2"})
+    ck = T.Checkpoints(tmp_path, other, SPEC, log)
+    assert ck.has_vision() and not (ck.dir / "language.pt").exists()
+    vision = T.Recipe(**{**RECIPE.__dict__, "vision_norm": 0.5})
+    assert not T.Checkpoints(tmp_path, vision, SPEC, log).has_vision()

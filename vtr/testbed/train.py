@@ -51,6 +51,7 @@ class Recipe:
     aux_floor: float = 0.2     # auxiliary weight: 1 for the first half of stage 1, then down to this
     main_start: float = 0.3    # trigger weight: from this at the start to 1 at half of stage 1
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
+    family_phases: str = ""    # stage 1 opens with these phases (see `family_schedule`), then all families
     eval_every: int = 500
     eval_questions: int = 300
     polish_steps: int = 0      # stage 3 (optional): trigger only, fresh optimiser, lower learning rate
@@ -140,14 +141,44 @@ def load_vision(model, path: Path) -> None:
 
 # --------------------------------------------------------------------------- stage 1 and 2
 
-def conversation(scene, rng, tok: WordTokenizer, max_turns: int):
-    """Ids of a multi-turn conversation and its supervised positions (pos, target, kind)."""
+def family_schedule(phases: str, lm_steps: int) -> list[tuple[tuple[str, ...], int]]:
+    """Parse `Recipe.family_phases`: comma-separated `families:steps`, families joined by `+`, e.g.
+    `attribute:200,position:150,count+exist:300`. The phases open stage 1 in order; the rest of
+    stage 1 (and stage 2) asks every family. Why: mixed from the first step, a from-scratch decoder
+    learns which patches a question names for no family but `text` in a CPU budget, while one family
+    alone learns it within a few hundred steps (data/testbed/attempts/session5-7)."""
+    plan = []
+    for part in filter(None, (x.strip() for x in phases.split(","))):
+        name, sep, n = part.partition(":")
+        fams = tuple(name.split("+"))
+        unknown = [f for f in fams if f not in tasks.FAMILIES]
+        if not sep or unknown or not n.isdigit() or int(n) <= 0:
+            raise ValueError(f"family phase {part!r}: expected families:steps with families from "
+                             f"{tasks.FAMILIES} joined by '+' and steps > 0")
+        plan.append((fams, int(n)))
+    if sum(n for _, n in plan) > lm_steps:
+        raise ValueError(f"family phases take {sum(n for _, n in plan)} steps, more than stage 1's {lm_steps}")
+    return plan
+
+
+def _families_at(plan, step: int) -> tuple[str, ...]:
+    for fams, n in plan:
+        if step < n:
+            return fams
+        step -= n
+    return tasks.FAMILIES
+
+
+def conversation(scene, rng, tok: WordTokenizer, max_turns: int, families: tuple[str, ...] = tasks.FAMILIES):
+    """Ids of a multi-turn conversation and its supervised positions (pos, target, kind).
+    Turns ask distinct families while there are enough of them, then repeat them (new questions)."""
     n_img = scenes.GRID * scenes.GRID
     ids = [tok.bos_id] + [tok.image_id] * n_img
     targets = []
-    families = list(tasks.FAMILIES)
+    families = list(families)
     rng.shuffle(families)
-    for fam in families[: int(rng.integers(1, max_turns + 1))]:
+    turns = int(rng.integers(1, max_turns + 1))
+    for fam in (families * max_turns)[:turns]:
         q = tasks.ask(scene, fam, rng)
         if q is None:
             continue
@@ -159,8 +190,8 @@ def conversation(scene, rng, tok: WordTokenizer, max_turns: int):
         ids.append(ans)
         targets.append((len(ids) - 1, tok.eos_id, "eos"))
         ids.append(tok.eos_id)
-    if not targets:  # every scene supports `text`
-        return conversation(scene, rng, tok, max_turns)
+    if not targets:  # no family of these fits the scene: ask another (every scene supports `text`)
+        return conversation(scene, rng, tok, max_turns, families if "text" in families else (*families, "text"))
     return ids, targets
 
 
@@ -182,6 +213,7 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
     sched = _schedule(opt, total, recipe.warmup, hold=0.5)
     rng = np.random.default_rng(recipe.seed + 1000)
     torch.manual_seed(recipe.seed + 1000)
+    plan = family_schedule(recipe.family_phases, recipe.lm_steps)
     start = ckpt.resume_language(model, opt, sched, rng) if ckpt is not None else 0
     for step in tqdm(range(start, total), initial=start, total=total, desc="stage 1-2: language"):
         if ckpt is not None and step > start and step % recipe.checkpoint_every == 0:
@@ -194,10 +226,14 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
         else:
             aux_w = 1.0 if frac < 0.5 else 1.0 - (1.0 - recipe.aux_floor) * (frac - 0.5) / 0.5
             main_w = min(1.0, recipe.main_start + (1.0 - recipe.main_start) * frac / 0.5)
-        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj)
+        fams = _families_at(plan, step)
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj, fams)
         if step % 25 == 0:
-            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": loss,
-                 "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "main_weight": main_w, "max_objects": max_obj})
+            rec = {"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": loss,
+                   "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "main_weight": main_w, "max_objects": max_obj}
+            if plan:
+                rec["families"] = "+".join(fams) if fams != tasks.FAMILIES else "all"
+            log(rec)
         if (step + 1) % recipe.eval_every == 0 or step == total - 1:
             model.eval()
             res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
@@ -227,10 +263,10 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
 
 
 def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float, main_w: float,
-                   max_obj: int) -> float:
+                   max_obj: int, families: tuple[str, ...] = tasks.FAMILIES) -> float:
     """One optimiser step on a batch of multi-turn conversations; returns the loss."""
     scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
-    convs = [conversation(s, rng, tok, recipe.max_turns) for s in scs]
+    convs = [conversation(s, rng, tok, recipe.max_turns, families) for s in scs]
     width = max(len(c[0]) for c in convs)
     ids = torch.full((len(convs), width), tok.pad_id, dtype=torch.long)
     mask = torch.zeros_like(ids)
@@ -281,18 +317,30 @@ class _Clock:
         return time.time() - self.t0
 
 
+# Recipe fields stage 0 depends on: a run that changes only later stages reuses a saved vision tower.
+VISION_FIELDS = ("seed", "threads", "vision_steps", "vision_batch", "vision_lr", "vision_norm")
+
+
 class Checkpoints:
     """Resumable state of one training run under `out/checkpoint/`, valid only for the same recipe and
-    spec (anything else starts afresh). Files are written to a temporary name, then renamed."""
+    spec: another spec, torch or stage-0 setting starts afresh; other stage 1-3 settings keep the
+    saved vision tower and restart stage 1. Files are written to a temporary name, then renamed."""
 
     def __init__(self, out: Path, recipe: Recipe, spec: TestbedSpec, log_path: Path):
         self.dir, self.log_path = out / "checkpoint", log_path
-        self.identity = {"recipe": asdict(recipe), "spec": asdict(spec), "torch": torch.__version__}
+        full = asdict(recipe)
+        self.identity = {"vision": {"recipe": {k: full[k] for k in VISION_FIELDS}, "spec": asdict(spec),
+                                    "torch": torch.__version__},
+                         "recipe": full}
         self.clock = _Clock()  # the log's clock, carried over on resume
         ident = self.dir / "identity.json"
-        if ident.exists() and json.loads(ident.read_text()) != self.identity:
-            tqdm.write(f"{self.dir}: saved for another recipe, spec or torch; starting afresh")
+        saved = json.loads(ident.read_text()) if ident.exists() else self.identity
+        if saved.get("vision") != self.identity["vision"]:
+            tqdm.write(f"{self.dir}: saved for another spec, torch or stage 0; starting afresh")
             self.clear()
+        elif saved.get("recipe") != full:
+            tqdm.write(f"{self.dir}: saved for other stage 1-3 settings; keeping the vision tower only")
+            (self.dir / "language.pt").unlink(missing_ok=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         ident.write_text(json.dumps(self.identity, indent=1))
         if not self.has_vision():
@@ -400,6 +448,20 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
     return meta
 
 
+def train_command(recipe: Recipe) -> str:
+    """The `vtr testbed train` command line that runs `recipe` (default fields left out)."""
+    cmd = f"vtr testbed train --seed {recipe.seed} --threads {recipe.threads}"
+    if recipe.vision_norm:
+        cmd += f" --vision-norm {recipe.vision_norm:g}"
+    if recipe.family_phases:
+        cmd += f" --family-phases {recipe.family_phases}"
+    default = Recipe()
+    for k, v in asdict(recipe).items():
+        if k not in ("seed", "threads", "vision_norm", "family_phases") and v != getattr(default, k):
+            cmd += f" --set {k}={v:g}" if isinstance(v, float) else f" --set {k}={v}"
+    return cmd
+
+
 def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96) -> dict:
     """Write what makes a checkpoint checkable: its sha256, the command that produced it, and its
     accuracy on the first `slice_size` test questions (the test suite reproduces that number)."""
@@ -412,8 +474,7 @@ def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96) -> d
     recipe = recipe or Recipe()
     digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     (out / "model.safetensors.sha256").write_text(f"{digest}  model.safetensors\n")
-    norm = f" --vision-norm {recipe.vision_norm:g}" if recipe.vision_norm else ""
-    (out / "COMMAND").write_text(f"vtr testbed train --seed {recipe.seed} --threads {recipe.threads}{norm}\n"
+    (out / "COMMAND").write_text(f"{train_command(recipe)}\n"
                                  f"# {torch.__version__}, {recipe.threads} threads; see training.json for the recipe\n")
     model, _ = load_testbed(out)
     res = run_eval(TestbedRunner(model), load("test").subset(slice_size), progress=False)["metrics"]
