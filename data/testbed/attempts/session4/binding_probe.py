@@ -8,6 +8,8 @@ scenes, so a step costs only projector + decoder. Each run trains a fresh projec
 
 phases: optional curriculum, e.g. `phases=attribute:250,all:500` (families per phase, `all` = fams;
     step counts per phase; overrides steps). Held-out questions always cover fams.
+fams may include probe-only variants (see `ask`): position1. A phase named `lang` trains text only:
+    questions of all fams about the scene described in words (`describe`), no image.
 fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
 towerfile: optional safetensors of another vision tower (save_vision format).
 feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
@@ -90,13 +92,25 @@ test_scs, test_f = make_pool(400, 3)
 print(json.dumps({"pool_s": round(time.time() - t0), "args": args}), flush=True)
 
 
+def ask(s, f, rng):
+    """tasks.ask, plus probe-only one-word variants (session 7): `position1` = "where is the <shape>"
+    (shape unique in the scene: one question word names the object, no colour+shape conjunction)."""
+    if f == "position1":
+        c = tasks._unique(s.objects, lambda o: o.shape)
+        if not c:
+            return None
+        o = c[int(rng.integers(len(c)))]
+        return tasks.Question(f, f"where is the {o.shape}", o.quadrant)
+    return tasks.ask(s, f, rng)
+
+
 def questions(scs, rng, families=None):
     out = []
     for i, s in enumerate(scs):
         order = list(families or fams)
         rng.shuffle(order)
         for f in order:
-            q = tasks.ask(s, f, rng)
+            q = ask(s, f, rng)
             if q is not None:
                 out.append((i, q))
                 break
@@ -124,6 +138,34 @@ def forward(feats, qs):
     return head(h[torch.arange(len(seqs)), torch.tensor(last)])
 
 
+def describe(scene, rng):
+    """Session 7: the scene as words, `a <colour> <shape> <quadrant>` per object (random order) and
+    `written <word>`, for the text-only `lang` phase (stands in for an LLM's language pretraining)."""
+    objs = list(scene.objects)
+    rng.shuffle(objs)
+    parts = [f"a {o.colour} {o.shape} {o.quadrant}" for o in objs]
+    parts.insert(int(rng.integers(len(parts) + 1)), f"written {scene.word}")
+    return " ".join(parts)
+
+
+def forward_text(scs, qs, rng):
+    """Like `forward`, with the scene's description in place of the image tokens."""
+    seqs = []
+    for i, q in qs:
+        s = [tok.bos_id] + tok.encode(describe(scs[i], rng)) + tok.encode(q.text)
+        if fmt == "trigger":
+            s += tok.encode("?") + [tok.trigger_id]
+        seqs.append(s)
+    W = max(map(len, seqs))
+    ids = torch.full((len(seqs), W), tok.pad_id)
+    mask = torch.zeros_like(ids)
+    for b, s in enumerate(seqs):
+        ids[b, :len(s)] = torch.tensor(s)
+        mask[b, :len(s)] = 1
+    h = lm(inputs_embeds=emb(ids), attention_mask=mask, use_cache=False).last_hidden_state
+    return head(h[torch.arange(len(seqs)), mask.sum(1) - 1])
+
+
 trainable = list(proj.parameters()) + list(lm.parameters()) + list(head.parameters())
 opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
@@ -139,8 +181,13 @@ steps = len(schedule)
 for step in range(steps):
     lm.train()
     idx = rng.choice(pool, size=batch, replace=False)
-    qs = questions([train_scs[i] for i in idx], rng, schedule[step])
-    logits = forward(train_f[idx][[i for i, _ in qs]], qs)
+    if schedule[step] == ["lang"]:  # text-only: all fams about a described scene
+        scs = [train_scs[i] for i in idx]
+        qs = questions(scs, rng, fams)
+        logits = forward_text(scs, qs, rng)
+    else:
+        qs = questions([train_scs[i] for i in idx], rng, schedule[step])
+        logits = forward(train_f[idx][[i for i, _ in qs]], qs)
     y = torch.tensor([tok.index[q.answer] for _, q in qs])
     loss = F.cross_entropy(logits, y)
     opt.zero_grad()
@@ -157,7 +204,16 @@ for step in range(steps):
                 pred = forward(test_f[[j for j, _ in ch]], ch).argmax(-1)
                 for (_, q), p in zip(ch, pred.tolist()):
                     hits.setdefault(q.family, []).append(tok.vocab[p] == q.answer)
+            if ["lang"] in schedule:  # also the text-only accuracy (scene described in words)
+                trng, thits = np.random.default_rng(13), []
+                for i in range(0, len(test_q), 100):
+                    ch = test_q[i:i + 100]
+                    pred = forward_text(test_scs, ch, trng).argmax(-1)
+                    thits += [tok.vocab[p] == q.answer for (_, q), p in zip(ch, pred.tolist())]
+                hits_lang = round(float(np.mean(thits)), 3)
         acc = {f: round(float(np.mean(v)), 3) for f, v in sorted(hits.items())}
+        if ["lang"] in schedule:
+            acc["lang(text-only)"] = hits_lang
         allh = [x for v in hits.values() for x in v]
         print(json.dumps({"step": step + 1, "phase": "+".join(schedule[step]), "loss": round(loss.item(), 3), "overall": round(float(np.mean(allh)), 3),
                           "fam": acc, "s": round(time.time() - t0)}), flush=True)
