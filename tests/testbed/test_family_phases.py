@@ -66,7 +66,8 @@ def test_the_recorded_command_rebuilds_the_recipe():
 
     from vtr import cli_testbed
 
-    recipe = T.Recipe(vision_norm=1.0, family_phases="attribute:200,count+exist:100", curriculum=0.0, batch=8)
+    recipe = T.Recipe(vision_norm=1.0, family_phases="attribute:200,count+exist:100", curriculum=0.0, batch=8,
+                      scene_pool=6000)
     parser = argparse.ArgumentParser()
     cli_testbed.register(parser.add_subparsers())
     args = parser.parse_args(T.train_command(recipe).split()[1:])
@@ -83,3 +84,14 @@ def test_unknown_recipe_field_is_named():
         cli_testbed.recipe_overrides(["colour_steps=3"])
     with pytest.raises(SystemExit, match="not a int"):
         cli_testbed.recipe_overrides(["batch=many"])
+
+
+def test_scene_pool_is_fixed_by_the_seed_and_honours_the_objects_curriculum():
+    a, b = T.ScenePool(200, seed=0), T.ScenePool(200, seed=0)
+    assert a.scenes == b.scenes and T.ScenePool(200, seed=1).scenes != a.scenes
+    rng = np.random.default_rng(0)
+    drawn = [a.draw(rng, 2) for _ in range(100)]
+    assert all(len(s.objects) <= 2 for s in drawn) and all(s in a.scenes for s in drawn)
+    assert len({id(s) for s in (a.draw(rng, 6) for _ in range(1000))}) <= 200
+    with pytest.raises(ValueError, match="pool size"):
+        T.ScenePool(0, seed=0)

@@ -32,9 +32,12 @@ def quick(monkeypatch):
     return monkeypatch
 
 
-def test_interrupted_run_resumes_to_the_same_weights_and_log(tmp_path, quick):
+@pytest.mark.parametrize("recipe", [RECIPE, T.Recipe(**{**RECIPE.__dict__, "scene_pool": 12,
+                                                         "family_phases": "attribute:4"})],
+                         ids=["stream", "scene-pool+family-phases"])
+def test_interrupted_run_resumes_to_the_same_weights_and_log(tmp_path, quick, recipe):
     whole, split = tmp_path / "whole", tmp_path / "split"
-    T.train(whole, RECIPE, SPEC)
+    T.train(whole, recipe, SPEC)
 
     step = T._language_step
     calls = []
@@ -47,11 +50,11 @@ def test_interrupted_run_resumes_to_the_same_weights_and_log(tmp_path, quick):
 
     quick.setattr(T, "_language_step", dies_at_step_5)
     with pytest.raises(Interrupted):
-        T.train(split, RECIPE, SPEC)
+        T.train(split, recipe, SPEC)
     assert (split / "checkpoint" / "vision.safetensors").exists()
     assert torch.load(split / "checkpoint" / "language.pt", weights_only=False)["step"] == 3
     quick.setattr(T, "_language_step", step)
-    T.train(split, RECIPE, SPEC)
+    T.train(split, recipe, SPEC)
 
     a, b = load_file(str(whole / "model.safetensors")), load_file(str(split / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

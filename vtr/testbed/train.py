@@ -52,6 +52,7 @@ class Recipe:
     main_start: float = 0.3    # trigger weight: from this at the start to 1 at half of stage 1
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
     family_phases: str = ""    # stage 1 opens with these phases (see `family_schedule`), then all families
+    scene_pool: int = 0        # stages 1-3 draw from this many fixed training scenes (0 = a fresh scene each time)
     eval_every: int = 500
     eval_questions: int = 300
     polish_steps: int = 0      # stage 3 (optional): trigger only, fresh optimiser, lower learning rate
@@ -195,6 +196,26 @@ def conversation(scene, rng, tok: WordTokenizer, max_turns: int, families: tuple
     return ids, targets
 
 
+class ScenePool:
+    """A fixed set of training scenes (`Recipe.scene_pool`), drawn with replacement, like a finite
+    instruction-tuning set seen for several epochs. Why: in the probes of session 7, the same
+    training step bound a question word to its object 1.5-3x sooner on a fixed set of 6000 scenes
+    than on a fresh scene every time (data/testbed/attempts/session7/NOTES.md). Questions are still
+    drawn afresh, so a scene comes back with other questions. The pool has 1-6 objects per scene;
+    `draw` honours the objects curriculum by drawing among scenes with at most `max_obj` objects."""
+
+    def __init__(self, size: int, seed: int):
+        if size <= 0:
+            raise ValueError(f"scene pool size must be positive, got {size}")
+        rng = np.random.default_rng(seed + 3000)  # disjoint from the stream seeds used elsewhere
+        self.scenes = [scenes.sample_scene(rng, int(rng.integers(1, 7))) for _ in range(size)]
+        self._upto = {m: [s for s in self.scenes if len(s.objects) <= m] for m in range(1, 7)}
+
+    def draw(self, rng: np.random.Generator, max_obj: int) -> "scenes.Scene":
+        cands = self._upto[max_obj] or self.scenes
+        return cands[int(rng.integers(len(cands)))]
+
+
 def _schedule(opt, total: int, warmup: int, hold: float = 0.3):
     def f(step):
         if step < warmup:
@@ -214,6 +235,7 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
     rng = np.random.default_rng(recipe.seed + 1000)
     torch.manual_seed(recipe.seed + 1000)
     plan = family_schedule(recipe.family_phases, recipe.lm_steps)
+    pool = ScenePool(recipe.scene_pool, recipe.seed) if recipe.scene_pool else None
     start = ckpt.resume_language(model, opt, sched, rng) if ckpt is not None else 0
     for step in tqdm(range(start, total), initial=start, total=total, desc="stage 1-2: language"):
         if ckpt is not None and step > start and step % recipe.checkpoint_every == 0:
@@ -227,7 +249,7 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
             aux_w = 1.0 if frac < 0.5 else 1.0 - (1.0 - recipe.aux_floor) * (frac - 0.5) / 0.5
             main_w = min(1.0, recipe.main_start + (1.0 - recipe.main_start) * frac / 0.5)
         fams = _families_at(plan, step)
-        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj, fams)
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj, fams, pool)
         if step % 25 == 0:
             rec = {"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": loss,
                    "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "main_weight": main_w, "max_objects": max_obj}
@@ -251,9 +273,11 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
     opt = torch.optim.AdamW(trainable, lr=recipe.polish_lr, weight_decay=0.01, betas=(0.9, 0.98))
     sched = _schedule(opt, recipe.polish_steps, warmup=20, hold=0.0)
     rng = np.random.default_rng(recipe.seed + 2000)
+    pool = ScenePool(recipe.scene_pool, recipe.seed) if recipe.scene_pool else None
     for step in tqdm(range(recipe.polish_steps), desc="stage 3: polish"):
         model.model.language_model.train()
-        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w=0.0, main_w=1.0, max_obj=6)
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w=0.0, main_w=1.0, max_obj=6,
+                              pool=pool)
         if step % 25 == 0:
             log({"stage": 3, "step": step, "loss": loss, "lr": sched.get_last_lr()[0]})
         if (step + 1) % recipe.eval_every == 0 or step == recipe.polish_steps - 1:
@@ -263,9 +287,12 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
 
 
 def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float, main_w: float,
-                   max_obj: int, families: tuple[str, ...] = tasks.FAMILIES) -> float:
+                   max_obj: int, families: tuple[str, ...] = tasks.FAMILIES, pool: ScenePool | None = None) -> float:
     """One optimiser step on a batch of multi-turn conversations; returns the loss."""
-    scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
+    if pool is None:
+        scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
+    else:
+        scs = [pool.draw(rng, max_obj) for _ in range(recipe.batch)]
     convs = [conversation(s, rng, tok, recipe.max_turns, families) for s in scs]
     width = max(len(c[0]) for c in convs)
     ids = torch.full((len(convs), width), tok.pad_id, dtype=torch.long)
