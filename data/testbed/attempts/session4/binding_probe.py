@@ -117,25 +117,28 @@ def questions(scs, rng, families=None):
     return out
 
 
-def forward(feats, qs):
+def pad_batch(contexts, qs):
+    """Right-padded ids and mask of `<bos> context question [? trigger]` per question (last = answer slot)."""
     seqs = []
-    for _, q in qs:
-        s = [tok.bos_id] + [tok.image_id] * 144 + tok.encode(q.text)
+    for ctx, (_, q) in zip(contexts, qs):
+        s = [tok.bos_id] + ctx + tok.encode(q.text)
         if fmt == "trigger":
             s += tok.encode("?") + [tok.trigger_id]
         seqs.append(s)
-    W = max(map(len, seqs))
-    ids = torch.full((len(seqs), W), tok.pad_id)
+    ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad_id)
     mask = torch.zeros_like(ids)
-    last = []
     for b, s in enumerate(seqs):
         ids[b, :len(s)] = torch.tensor(s)
         mask[b, :len(s)] = 1
-        last.append(len(s) - 1)
+    return ids, mask
+
+
+def forward(feats, qs):
+    ids, mask = pad_batch([[tok.image_id] * 144] * len(qs), qs)
     x = emb(ids)
     x = torch.cat([x[:, :1], proj(feats.float()), x[:, 145:]], 1)  # image tokens sit at 1..144
     h = lm(inputs_embeds=x, attention_mask=mask, use_cache=False).last_hidden_state
-    return head(h[torch.arange(len(seqs)), torch.tensor(last)])
+    return head(h[torch.arange(len(qs)), mask.sum(1) - 1])
 
 
 def describe(scene, rng):
@@ -150,20 +153,9 @@ def describe(scene, rng):
 
 def forward_text(scs, qs, rng):
     """Like `forward`, with the scene's description in place of the image tokens."""
-    seqs = []
-    for i, q in qs:
-        s = [tok.bos_id] + tok.encode(describe(scs[i], rng)) + tok.encode(q.text)
-        if fmt == "trigger":
-            s += tok.encode("?") + [tok.trigger_id]
-        seqs.append(s)
-    W = max(map(len, seqs))
-    ids = torch.full((len(seqs), W), tok.pad_id)
-    mask = torch.zeros_like(ids)
-    for b, s in enumerate(seqs):
-        ids[b, :len(s)] = torch.tensor(s)
-        mask[b, :len(s)] = 1
+    ids, mask = pad_batch([tok.encode(describe(scs[i], rng)) for i, _ in qs], qs)
     h = lm(inputs_embeds=emb(ids), attention_mask=mask, use_cache=False).last_hidden_state
-    return head(h[torch.arange(len(seqs)), mask.sum(1) - 1])
+    return head(h[torch.arange(len(qs)), mask.sum(1) - 1])
 
 
 trainable = list(proj.parameters()) + list(lm.parameters()) + list(head.parameters())
