@@ -22,6 +22,7 @@ def test_bad_phases_are_named(bad, words):
     with pytest.raises(ValueError, match=words):
         T.family_schedule(bad, lm_steps=10)
 
+
 CUES = {"attribute": "what colour", "count": "how many", "exist": "is there", "position": "where is",
         "text": "what word", "choice": "which shape"}
 

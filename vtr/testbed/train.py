@@ -146,8 +146,9 @@ def family_schedule(phases: str, lm_steps: int) -> list[tuple[tuple[str, ...], i
     """Parse `Recipe.family_phases`: comma-separated `families:steps`, families joined by `+`, e.g.
     `attribute:200,position:150,count+exist:300`. The phases open stage 1 in order; the rest of
     stage 1 (and stage 2) asks every family. Why: mixed from the first step, a from-scratch decoder
-    learns which patches a question names for no family but `text` in a CPU budget, while one family
-    alone learns it within a few hundred steps (data/testbed/attempts/session5-7)."""
+    learns which patches a question names for no family but `text` in a CPU budget, while attribute
+    alone learns it within a few hundred steps (data/testbed/attempts/session5-7; other families did
+    not, alone, in the probes' budget)."""
     plan = []
     for part in filter(None, (x.strip() for x in phases.split(","))):
         name, sep, n = part.partition(":")
@@ -199,8 +200,9 @@ def conversation(scene, rng, tok: WordTokenizer, max_turns: int, families: tuple
 class ScenePool:
     """A fixed set of training scenes (`Recipe.scene_pool`), drawn with replacement, like a finite
     instruction-tuning set seen for several epochs. Why: in the probes of session 7, the same
-    training step bound a question word to its object 1.5-3x sooner on a fixed set of 6000 scenes
-    than on a fresh scene every time (data/testbed/attempts/session7/NOTES.md). Questions are still
+    training step (32 images per step) bound a question word to its object 1.5-3x sooner on a fixed
+    set of 6000 scenes than on a fresh scene every time; at 16 images per step it did not bind within
+    300 steps either way (data/testbed/attempts/session7/NOTES.md). Questions are still
     drawn afresh, so a scene comes back with other questions. The pool has 1-6 objects per scene;
     `draw` honours the objects curriculum by drawing among scenes with at most `max_obj` objects."""
 
