@@ -81,3 +81,15 @@ def test_other_stage1_settings_keep_the_vision_tower_only(tmp_path):
     assert ck.has_vision() and not (ck.dir / "language.pt").exists()
     vision = T.Recipe(**{**RECIPE.__dict__, "vision_norm": 0.5})
     assert not T.Checkpoints(tmp_path, vision, SPEC, log).has_vision()
+
+
+def test_checkpoint_without_its_log_is_named_not_resumed(tmp_path):
+    log = tmp_path / "training_log.jsonl"
+    ck = T.Checkpoints(tmp_path, RECIPE, SPEC, log)
+    log.write_text('{"stage": 0}\n')
+    (ck.dir / "vision.safetensors").write_bytes(b"x")
+    (ck.dir / "vision.json").write_text(json.dumps({"log_bytes": log.stat().st_size, "elapsed": 1.0}))
+    log.unlink()  # only checkpoint/ copied to a new output folder
+    ck = T.Checkpoints(tmp_path, RECIPE, SPEC, log)
+    with pytest.raises(ValueError, match="copy the whole output folder"):
+        ck.resume_vision(model=None)  # refused before any weights are read

@@ -387,6 +387,12 @@ class Checkpoints:
     def _log_bytes(self) -> int:
         return self.log_path.stat().st_size if self.log_path.exists() else 0
 
+    def _check_log(self, size: int) -> None:  # e.g. only checkpoint/ was copied to a new output folder
+        if self._log_bytes() < size:
+            raise ValueError(f"{self.dir} was saved with {size} bytes of {self.log_path.name}, but "
+                             f"{self.log_path} has {self._log_bytes()}: copy the whole output folder "
+                             f"(log and checkpoint/) to resume, or delete {self.dir} to start afresh")
+
     def _rewind_log(self, size: int) -> None:  # drop what was logged after the checkpoint
         with open(self.log_path, "r+b") as f:
             f.truncate(size)
@@ -402,6 +408,7 @@ class Checkpoints:
         if not self.has_vision():
             return False
         meta = json.loads((self.dir / "vision.json").read_text())
+        self._check_log(meta["log_bytes"])
         load_vision(model, self.dir / "vision.safetensors")
         if not (self.dir / "language.pt").exists():
             self._rewind_log(meta["log_bytes"])
@@ -420,6 +427,7 @@ class Checkpoints:
         if not path.exists():
             return 0
         state = torch.load(path, weights_only=False)
+        self._check_log(state["log_bytes"])
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
