@@ -9,14 +9,22 @@ def _train(args) -> int:
     from pathlib import Path
 
     from .paths import testbed_model_dir
-    from .testbed.train import Recipe, train
+    from .testbed.train import train
 
     out = Path(args.out) if args.out else testbed_model_dir()
-    recipe = Recipe(seed=args.seed, threads=args.threads, vision_norm=args.vision_norm,
-                    family_phases=args.family_phases, **recipe_overrides(args.set or []))
-    meta = train(out, recipe)
+    meta = train(out, recipe_from_args(args))
     print(json.dumps({"out": str(out), "seconds": meta["seconds"]}))
     return 0
+
+
+def recipe_from_args(args):
+    """The Recipe of a parsed `vtr testbed train` command line; options left out keep the Recipe's
+    defaults (the shipped recipe)."""
+    from .testbed.train import Recipe
+
+    given = {k: v for k, v in (("vision_norm", args.vision_norm), ("family_phases", args.family_phases))
+             if v is not None}
+    return Recipe(seed=args.seed, threads=args.threads, **given, **recipe_overrides(args.set or []))
 
 
 def recipe_overrides(pairs: list[str]) -> dict:
@@ -70,12 +78,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--out", help="output folder (default data/testbed/model)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--threads", type=int, default=2)
-    t.add_argument("--vision-norm", type=float, default=0.0,
+    t.add_argument("--vision-norm", type=float,
                    help="weight of stage 0's feature-scale loss (keeps the features LLaVA's projector reads "
-                        "at a LayerNorm's scale; 0 = the shipped recipe)")
-    t.add_argument("--family-phases", default="",
+                        "at a LayerNorm's scale; 0 = off; default: the shipped recipe's)")
+    t.add_argument("--family-phases",
                    help="stage 1 opens with these phases, e.g. attribute:200,position:150 (families joined "
-                        "by '+', then steps), then asks every family; empty = the shipped recipe")
+                        "by '+', then steps), then asks every family; '' = none; default: the shipped recipe's")
     t.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="any other field of vtr.testbed.train.Recipe, e.g. --set curriculum=0 (repeatable)")
     t.set_defaults(func=_train)

@@ -62,20 +62,30 @@ def test_all_families_give_distinct_families_per_conversation():
     assert all(len(c) == len(set(c)) for c in convs) and max(map(len, convs)) > 1
 
 
-def test_the_recorded_command_rebuilds_the_recipe():
+def _rebuilt(command: str) -> T.Recipe:
     import argparse
+    import shlex
 
     from vtr import cli_testbed
 
-    recipe = T.Recipe(vision_norm=1.0, family_phases="attribute:200,count+exist:100", curriculum=0.0, batch=8,
-                      scene_pool=6000)
     parser = argparse.ArgumentParser()
     cli_testbed.register(parser.add_subparsers())
-    args = parser.parse_args(T.train_command(recipe).split()[1:])
-    rebuilt = T.Recipe(seed=args.seed, threads=args.threads, vision_norm=args.vision_norm,
-                       family_phases=args.family_phases, **cli_testbed.recipe_overrides(args.set or []))
-    assert rebuilt == recipe
+    return cli_testbed.recipe_from_args(parser.parse_args(shlex.split(command)[1:]))
+
+
+@pytest.mark.parametrize("recipe", [
+    T.Recipe(vision_norm=1.0, family_phases="attribute:200,count+exist:100", curriculum=0.0, batch=8,
+             scene_pool=6000),
+    T.Recipe(vision_norm=T.Recipe().vision_norm + 0.5, family_phases="", seed=3),
+    T.Recipe(family_phases="position:10" if T.Recipe().family_phases != "position:10" else "text:10"),
+], ids=["many-fields", "vision-norm", "family-phases"])
+def test_the_recorded_command_rebuilds_the_recipe(recipe):
+    assert _rebuilt(T.train_command(recipe)) == recipe
+
+
+def test_the_default_recipe_is_the_bare_command():
     assert T.train_command(T.Recipe()) == "vtr testbed train --seed 0 --threads 2"
+    assert _rebuilt("vtr testbed train --seed 0 --threads 2") == T.Recipe()
 
 
 def test_unknown_recipe_field_is_named():

@@ -488,11 +488,11 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
 def train_command(recipe: Recipe) -> str:
     """The `vtr testbed train` command line that runs `recipe` (default fields left out)."""
     cmd = f"vtr testbed train --seed {recipe.seed} --threads {recipe.threads}"
-    if recipe.vision_norm:
-        cmd += f" --vision-norm {recipe.vision_norm:g}"
-    if recipe.family_phases:
-        cmd += f" --family-phases {recipe.family_phases}"
     default = Recipe()
+    if recipe.vision_norm != default.vision_norm:
+        cmd += f" --vision-norm {recipe.vision_norm:g}"
+    if recipe.family_phases != default.family_phases:
+        cmd += f" --family-phases {recipe.family_phases or repr('')}"
     for k, v in asdict(recipe).items():
         if k not in ("seed", "threads", "vision_norm", "family_phases") and v != getattr(default, k):
             cmd += f" --set {k}={v:g}" if isinstance(v, float) else f" --set {k}={v}"
