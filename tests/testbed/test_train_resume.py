@@ -12,7 +12,7 @@ from vtr.testbed.model import TestbedSpec as Spec
 SPEC = Spec(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=2,
                    text_heads=2, text_intermediate=64)
 RECIPE = T.Recipe(vision_steps=3, vision_batch=4, lm_steps=6, tune_steps=2, batch=2, warmup=2, eval_every=4,
-                  eval_questions=8, checkpoint_every=3, vision_norm=1.0)
+                  eval_questions=8, checkpoint_every=3, vision_norm=1.0, scene_pool=0)
 
 
 class Interrupted(Exception):
