@@ -2,6 +2,7 @@
 the trigger (what `vtr testbed eval` scores), per family: does a run fail to retrieve, or to copy?
 
     python qword_vs_trigger.py /work/retrain/s8/checkpoint/language.pt [n=300]
+    python qword_vs_trigger.py data/testbed/model [n=300]     # a saved testbed folder
 """
 import sys
 from collections import defaultdict
@@ -10,12 +11,15 @@ import torch
 
 from vtr.testbed import scenes
 from vtr.testbed import train as T
-from vtr.testbed.model import WordTokenizer, build_model, pixel_values
+from vtr.testbed.model import WordTokenizer, build_model, load_testbed, pixel_values
 
 torch.set_num_threads(1)
 path, n = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 300
-model = build_model(seed=0)
-model.load_state_dict(torch.load(path, weights_only=False)["model"])
+if path.endswith(".pt"):
+    model = build_model(seed=0)
+    model.load_state_dict(torch.load(path, weights_only=False)["model"])
+else:
+    model = load_testbed(path)[0]
 model.eval()
 tok = WordTokenizer()
 held = T.heldout_split(n)
