@@ -59,9 +59,16 @@ def testbed_accuracy() -> dict:
     return cached("testbed_accuracy", compute)
 
 
-def training_log() -> list[dict]:
-    path = data_dir() / "testbed" / "model" / "training_log.jsonl"
+def training_log(relative: str = "testbed/model/training_log.jsonl") -> list[dict]:
+    """Records of a training log under the data folder (default: the shipped checkpoint's)."""
+    path = data_dir() / relative
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def heldout_rows(records: list[dict]) -> list[dict]:
+    """One row per held-out evaluation of a training log: step, accuracy per family, overall."""
+    return [{"step": r["step"], **r["heldout"]["families"], "overall": r["heldout"]["overall"]}
+            for r in records if "heldout" in r]
 
 
 def target_attention() -> dict:
