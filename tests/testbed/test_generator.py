@@ -74,6 +74,25 @@ def test_hand_checked_count_exist_choice():
         assert len(only) == 1 and q.answer == only[0].shape and q.answer in q.text.split()[4:]
 
 
+def test_hand_checked_caption():
+    """Objects in reading order of their cells (row, then column), then the word."""
+    assert tasks.caption(HAND) == ("red circle top-left blue square top-right green circle bottom-left "
+                                   "red triangle bottom-right written fish")
+
+
+def test_caption_targets_are_the_caption_then_eos():
+    from vtr.testbed.model import WordTokenizer
+    from vtr.testbed.train import caption_batch
+
+    tok = WordTokenizer()
+    one = Scene(objects=HAND.objects[:1], word="star", word_box=(30, 40, 52, 53))
+    ids, mask, targets, start = caption_batch([HAND, one], tok)
+    assert tok.vocab[int(ids[0, start])] == "assistant:"
+    for row, scene in zip(targets, (HAND, one)):
+        assert tok.decode(row[row >= 0]) == tasks.caption(scene) + " <eos>"
+    assert int(mask[1].sum()) < int(mask[0].sum()) and (targets[1] == -100).any()
+
+
 def test_patch_labels_locate_objects():
     lab = scenes.patch_labels(HAND)
     centre = lab["centre"].reshape(scenes.GRID, scenes.GRID)

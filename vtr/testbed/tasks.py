@@ -91,6 +91,19 @@ def ask(scene: Scene, family: str, rng: np.random.Generator) -> Question | None:
     raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
 
 
+CAPTION_PROMPT = "what is there"
+
+
+def caption(scene: Scene) -> str:
+    """The scene in words, for the optional captioning phase of training (`Recipe.caption_steps`):
+    `<colour> <shape> <quadrant>` per object in reading order of the 4x4 cells (row, then column),
+    then `written <word>`. A fixed order, so every word is predictable from the image."""
+    from .scenes import CELL
+
+    objs = sorted(scene.objects, key=lambda o: (o.cy // CELL, o.cx // CELL))
+    return " ".join([f"{o.colour} {o.shape} {o.quadrant}" for o in objs] + [f"written {scene.word}"])
+
+
 def ask_any(scene: Scene, rng: np.random.Generator, families=FAMILIES) -> Question:
     """A question of a random family the scene supports (always exists: `text` fits every scene)."""
     order = list(families)

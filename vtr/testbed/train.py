@@ -12,6 +12,9 @@ Stage 1 - instruction tuning of projector + decoder on multi-turn conversations 
   Objects per image grow 1 -> 6 over the first 40% of the stage (curriculum). 32 conversations
   per step, each from a fixed set of 6000 training scenes (new questions each time): the shipped recipe
   since session 8, which answered `attribute` from the image where 16 fresh scenes per step did not.
+  Optionally (`caption_steps`), stage 1 opens with captioning, as LLaVA's alignment stage trains on
+  image-caption pairs: `what is there ? assistant:` -> every object's colour, shape and quadrant in
+  reading order, then the word (`tasks.caption`); loss on every caption word.
 Stage 2 - trigger only: no auxiliary loss, learning rate decays to zero.
 
 Deterministic for a given seed and thread count (step counts, not wall-clock budgets).
@@ -33,7 +36,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import benchmark, evaluate, scenes, tasks
-from .model import TRIGGER, TestbedSpec, WordTokenizer, build_model, pixel_values, save_testbed
+from .model import TRIGGER, TestbedSpec, WordTokenizer, build_model, pixel_values, prompt_ids, save_testbed
 
 
 @dataclass
@@ -54,6 +57,7 @@ class Recipe:
     main_start: float = 0.3    # trigger weight: from this at the start to 1 at half of stage 1
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
     family_phases: str = ""    # stage 1 opens with these phases (see `family_schedule`), then all families
+    caption_steps: int = 0     # stage 1 opens with this many captioning steps (before family phases)
     scene_pool: int = 6000     # stages 1-3 draw from this many fixed training scenes (0 = a fresh scene each time)
     eval_every: int = 500
     eval_questions: int = 300
@@ -234,7 +238,8 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
     trainable = list(model.model.multi_modal_projector.parameters()) + \
         list(model.model.language_model.parameters()) + list(model.lm_head.parameters())
     opt = torch.optim.AdamW(trainable, lr=recipe.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    total = recipe.lm_steps + recipe.tune_steps
+    cap = recipe.caption_steps
+    total = cap + recipe.lm_steps + recipe.tune_steps
     sched = _schedule(opt, total, recipe.warmup, hold=0.5)
     rng = np.random.default_rng(recipe.seed + 1000)
     torch.manual_seed(recipe.seed + 1000)
@@ -245,25 +250,36 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
         if ckpt is not None and step > start and step % recipe.checkpoint_every == 0:
             ckpt.save_language(step, model, opt, sched, rng)
         model.model.language_model.train()
-        frac = step / recipe.lm_steps
+        if step < cap:  # captioning: scenes with 1-6 objects from the start
+            loss = _caption_step(model, tok, rng, recipe, opt, sched, trainable, pool)
+            if step % 25 == 0:
+                log({"stage": 1, "step": step, "loss": loss, "lr": sched.get_last_lr()[0], "task": "caption"})
+            _maybe_evaluate(model, recipe, log, heldout, step, total, stage=1)
+            continue
+        inner = step - cap  # step within the question-answer part of stages 1-2
+        frac = inner / recipe.lm_steps
         max_obj = 6 if frac >= recipe.curriculum else 1 + int(5 * frac / recipe.curriculum)
-        if step >= recipe.lm_steps:  # stage 2: trigger only
+        if inner >= recipe.lm_steps:  # stage 2: trigger only
             aux_w, main_w = 0.0, 1.0
         else:
             aux_w = 1.0 if frac < 0.5 else 1.0 - (1.0 - recipe.aux_floor) * (frac - 0.5) / 0.5
             main_w = min(1.0, recipe.main_start + (1.0 - recipe.main_start) * frac / 0.5)
-        fams = _families_at(plan, step)
+        fams = _families_at(plan, inner)
         loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj, fams, pool)
         if step % 25 == 0:
-            rec = {"stage": 1 if step < recipe.lm_steps else 2, "step": step, "loss": loss,
+            rec = {"stage": 1 if inner < recipe.lm_steps else 2, "step": step, "loss": loss,
                    "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "main_weight": main_w, "max_objects": max_obj}
             if plan:
                 rec["families"] = "+".join(fams) if fams != tasks.FAMILIES else "all"
             log(rec)
-        if (step + 1) % recipe.eval_every == 0 or step == total - 1:
-            model.eval()
-            res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
-            log({"stage": 1 if step < recipe.lm_steps else 2, "step": step, "heldout": res})
+        _maybe_evaluate(model, recipe, log, heldout, step, total, stage=1 if inner < recipe.lm_steps else 2)
+
+
+def _maybe_evaluate(model, recipe, log, heldout, step: int, total: int, stage: int) -> None:
+    if (step + 1) % recipe.eval_every == 0 or step == total - 1:
+        model.eval()
+        res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
+        log({"stage": stage, "step": step, "heldout": res})
 
 
 def train_polish(model, recipe: Recipe, log, heldout) -> None:
@@ -290,13 +306,47 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
             log({"stage": 3, "step": step, "heldout": res})
 
 
+def _scenes(rng, recipe, max_obj: int, pool: "ScenePool | None"):
+    if pool is None:
+        return [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
+    return [pool.draw(rng, max_obj) for _ in range(recipe.batch)]
+
+
+def caption_batch(scs, tok: WordTokenizer):
+    """Right-padded ids and mask of `<bos> <image>*144 what is there ? assistant: caption <eos>`, and the
+    targets of positions start .. width-2 (the next word; -100 on padding): the trigger predicts the
+    first caption word, the last caption word predicts <eos>."""
+    prompt = prompt_ids(tok, tasks.CAPTION_PROMPT, scenes.GRID ** 2)
+    seqs = [prompt + tok.encode(tasks.caption(s)) + [tok.eos_id] for s in scs]
+    ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad_id, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for b, seq in enumerate(seqs):
+        ids[b, : len(seq)] = torch.tensor(seq)
+        mask[b, : len(seq)] = 1
+    start = len(prompt) - 1
+    targets = ids[:, start + 1:].masked_fill(mask[:, start + 1:] == 0, -100)
+    return ids, mask, targets, start
+
+
+def _caption_step(model, tok, rng, recipe, opt, sched, trainable, pool: "ScenePool | None") -> float:
+    """One optimiser step of captioning (see `tasks.caption`); returns the mean loss per caption word."""
+    scs = _scenes(rng, recipe, 6, pool)
+    ids, mask, targets, start = caption_batch(scs, tok)
+    hidden = model.model(input_ids=ids, attention_mask=mask,
+                         pixel_values=pixel_values([scenes.render(s) for s in scs]), use_cache=False).last_hidden_state
+    loss = F.cross_entropy(model.lm_head(hidden[:, start:-1]).flatten(0, 1), targets.flatten(), ignore_index=-100)
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+    opt.step()
+    sched.step()
+    return loss.item()
+
+
 def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float, main_w: float,
                    max_obj: int, families: tuple[str, ...] = tasks.FAMILIES, pool: ScenePool | None = None) -> float:
     """One optimiser step on a batch of multi-turn conversations; returns the loss."""
-    if pool is None:
-        scs = [scenes.sample_scene(rng, int(rng.integers(1, max_obj + 1))) for _ in range(recipe.batch)]
-    else:
-        scs = [pool.draw(rng, max_obj) for _ in range(recipe.batch)]
+    scs = _scenes(rng, recipe, max_obj, pool)
     convs = [conversation(s, rng, tok, recipe.max_turns, families) for s in scs]
     width = max(len(c[0]) for c in convs)
     ids = torch.full((len(convs), width), tok.pad_id, dtype=torch.long)

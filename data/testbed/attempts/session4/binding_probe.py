@@ -11,6 +11,10 @@ phases: optional curriculum, e.g. `phases=attribute:250,all:500` (families per p
 fams may include probe-only variants (see `ask`): position1. A phase named `lang` trains text only:
     questions of all fams about the scene described in words (`describe`), no image.
 fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
+caption (session 9): a phase named `caption` trains LLaVA-stage-1-style captioning instead of questions:
+    `<image>*144 what is there ?` -> `<colour> <shape> <quadrant>` per object in reading order of the cells,
+    then `written <word>` and <eos>; loss on every caption token.
+width, heads, inter (session 9): decoder hidden size, attention heads, MLP size (default: the testbed's).
 towerfile: optional safetensors of another vision tower (save_vision format).
 feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
 Exploratory, not part of vtr.
@@ -41,7 +45,11 @@ torch.set_num_threads(2)
 torch.manual_seed(0)
 tok = WordTokenizer()
 
-cfg = build_config(TestbedSpec(text_layers=layers))
+spec = TestbedSpec(text_layers=layers)
+spec.text_hidden = int(args.get("width", spec.text_hidden))
+spec.text_heads = int(args.get("heads", spec.text_heads))
+spec.text_intermediate = int(args.get("inter", 4 * spec.text_hidden))
+cfg = build_config(spec)
 cfg.text_config.rope_parameters = {"rope_type": "default", "rope_theta": theta}
 cfg._attn_implementation = "sdpa"
 m = LlavaForConditionalGeneration(cfg)
@@ -158,6 +166,31 @@ def forward_text(scs, qs, rng):
     return head(h[torch.arange(len(qs)), mask.sum(1) - 1])
 
 
+def caption(scene):
+    """Session 9: objects in reading order of their cells (row, then column), then the word."""
+    objs = sorted(scene.objects, key=lambda o: (o.cy // scenes.CELL, o.cx // scenes.CELL))
+    return " ".join([f"{o.colour} {o.shape} {o.quadrant}" for o in objs] + [f"written {scene.word}"])
+
+
+def caption_loss(feats, scs):
+    """Teacher-forced captioning loss (mean over caption tokens, <eos> included)."""
+    prompt = [tok.bos_id] + [tok.image_id] * 144 + tok.encode("what is there ?")
+    seqs = [prompt + tok.encode(caption(s)) + [tok.eos_id] for s in scs]
+    ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad_id)
+    mask = torch.zeros_like(ids)
+    for b, q in enumerate(seqs):
+        ids[b, :len(q)] = torch.tensor(q)
+        mask[b, :len(q)] = 1
+    x = emb(ids)
+    x = torch.cat([x[:, :1], proj(feats.float()), x[:, 145:]], 1)
+    h = lm(inputs_embeds=x, attention_mask=mask, use_cache=False).last_hidden_state
+    start = len(prompt) - 1  # the position that predicts the first caption token
+    logits = head(h[:, start:-1])
+    y = ids[:, start + 1:].clone()
+    y[mask[:, start + 1:] == 0] = -100
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100)
+
+
 trainable = list(proj.parameters()) + list(lm.parameters()) + list(head.parameters())
 opt = torch.optim.AdamW(trainable, lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 100))
@@ -173,15 +206,19 @@ steps = len(schedule)
 for step in range(steps):
     lm.train()
     idx = rng.choice(pool, size=batch, replace=False)
-    if schedule[step] == ["lang"]:  # text-only: all fams about a described scene
+    if schedule[step] == ["caption"]:
+        loss = caption_loss(train_f[idx], [train_scs[i] for i in idx])
+        qs = None
+    elif schedule[step] == ["lang"]:  # text-only: all fams about a described scene
         scs = [train_scs[i] for i in idx]
         qs = questions(scs, rng, fams)
         logits = forward_text(scs, qs, rng)
     else:
         qs = questions([train_scs[i] for i in idx], rng, schedule[step])
         logits = forward(train_f[idx][[i for i, _ in qs]], qs)
-    y = torch.tensor([tok.index[q.answer] for _, q in qs])
-    loss = F.cross_entropy(logits, y)
+    if qs is not None:
+        y = torch.tensor([tok.index[q.answer] for _, q in qs])
+        loss = F.cross_entropy(logits, y)
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(trainable, 1.0)
