@@ -12,8 +12,8 @@ fams may include probe-only variants (see `ask`): position1. A phase named `lang
     questions of all fams about the scene described in words (`describe`), no image.
 fmt: qword (answer at the last question word) | trigger (`... ? assistant:`).
 caption (session 9): a phase named `caption` trains LLaVA-stage-1-style captioning instead of questions:
-    `<image>*144 what is there ?` -> `<colour> <shape> <quadrant>` per object in reading order of the cells,
-    then `written <word>` and <eos>; loss on every caption token.
+    `<image>*144 what is there ? assistant:` -> `vtr.testbed.tasks.caption` (`<colour> <shape> <quadrant>`
+    per object in reading order of the cells, then `written <word>`) and <eos>; loss on every caption word.
 width, heads, inter (session 9): decoder hidden size, attention heads, MLP size (default: the testbed's).
 towerfile: optional safetensors of another vision tower (save_vision format).
 feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
@@ -166,29 +166,17 @@ def forward_text(scs, qs, rng):
     return head(h[torch.arange(len(qs)), mask.sum(1) - 1])
 
 
-def caption(scene):
-    """Session 9: objects in reading order of their cells (row, then column), then the word."""
-    objs = sorted(scene.objects, key=lambda o: (o.cy // scenes.CELL, o.cx // scenes.CELL))
-    return " ".join([f"{o.colour} {o.shape} {o.quadrant}" for o in objs] + [f"written {scene.word}"])
-
-
 def caption_loss(feats, scs):
-    """Teacher-forced captioning loss (mean over caption tokens, <eos> included)."""
-    prompt = [tok.bos_id] + [tok.image_id] * 144 + tok.encode("what is there ?")
-    seqs = [prompt + tok.encode(caption(s)) + [tok.eos_id] for s in scs]
-    ids = torch.full((len(seqs), max(map(len, seqs))), tok.pad_id)
-    mask = torch.zeros_like(ids)
-    for b, q in enumerate(seqs):
-        ids[b, :len(q)] = torch.tensor(q)
-        mask[b, :len(q)] = 1
+    """Teacher-forced captioning loss (vtr's `caption_batch`: loss on every caption word and <eos>).
+    Q1 of session 9 ran with this probe at commit 669b989, whose own
+    copy of the caption had no trigger after `what is there ?`."""
+    from vtr.testbed.train import caption_batch
+
+    ids, mask, targets, start = caption_batch(scs, tok)
     x = emb(ids)
     x = torch.cat([x[:, :1], proj(feats.float()), x[:, 145:]], 1)
     h = lm(inputs_embeds=x, attention_mask=mask, use_cache=False).last_hidden_state
-    start = len(prompt) - 1  # the position that predicts the first caption token
-    logits = head(h[:, start:-1])
-    y = ids[:, start + 1:].clone()
-    y[mask[:, start + 1:] == 0] = -100
-    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=-100)
+    return F.cross_entropy(head(h[:, start:-1]).flatten(0, 1), targets.flatten(), ignore_index=-100)
 
 
 trainable = list(proj.parameters()) + list(lm.parameters()) + list(head.parameters())
