@@ -70,10 +70,21 @@ def _eval(args) -> int:
     return 0
 
 
+def _shipped_duration() -> str:
+    """' (the shipped checkpoint took N minutes on T threads)', read from its training.json; '' if absent."""
+    from .paths import testbed_model_dir
+
+    try:
+        meta = json.loads((testbed_model_dir() / "training.json").read_text())
+        return f" (the shipped checkpoint took {meta['seconds'] / 60:.0f} minutes on {meta['recipe']['threads']} threads)"
+    except (OSError, KeyError, ValueError):
+        return ""
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("testbed", help="train or evaluate the embedded testbed model")
     s = p.add_subparsers(dest="testbed_command", required=True)
-    t = s.add_parser("train", help="run the staged training recipe (about an hour on 2 cores); "
+    t = s.add_parser("train", help=f"run the staged training recipe{_shipped_duration()}; "
                                    "an interrupted run of the same recipe resumes from OUT/checkpoint")
     t.add_argument("--out", help="output folder (default data/testbed/model)")
     t.add_argument("--seed", type=int, default=0)
