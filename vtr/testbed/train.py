@@ -12,7 +12,7 @@ Stage 1 - instruction tuning of projector + decoder on multi-turn conversations 
   Objects per image grow 1 -> 6 over the first 40% of the stage (curriculum). 32 conversations
   per step, each from a fixed set of 6000 training scenes (new questions each time): the shipped recipe
   since session 8, which answered `attribute` from the image where 16 fresh scenes per step did not.
-  Optionally (`caption_steps`), stage 1 opens with captioning, as LLaVA's alignment stage trains on
+  Stage 1 opens with `caption_steps` of captioning (session 9), as LLaVA's alignment stage trains on
   image-caption pairs: `what is there ? assistant:` -> every object's colour, shape and quadrant in
   reading order, then the word (`tasks.caption`); loss on every caption word.
 Stage 2 - trigger only: no auxiliary loss, learning rate decays to zero.
@@ -47,7 +47,7 @@ class Recipe:
     vision_batch: int = 64
     vision_lr: float = 1e-3
     vision_norm: float = 0.0   # weight of the feature-scale loss of stage 0 (see `feature_scale_loss`)
-    lm_steps: int = 2800       # stage 1
+    lm_steps: int = 2500       # stage 1 (question-answer steps, after the captioning steps)
     tune_steps: int = 900      # stage 2
     batch: int = 32            # images (conversations) per step: 16 did not bind a question to its object (session 8)
     max_turns: int = 4
@@ -57,7 +57,7 @@ class Recipe:
     main_start: float = 0.3    # trigger weight: from this at the start to 1 at half of stage 1
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
     family_phases: str = ""    # stage 1 opens with these phases (see `family_schedule`), then all families
-    caption_steps: int = 0     # stage 1 opens with this many captioning steps (before family phases)
+    caption_steps: int = 300   # stage 1 opens with this many captioning steps (before family phases; session 9)
     scene_pool: int = 6000     # stages 1-3 draw from this many fixed training scenes (0 = a fresh scene each time)
     eval_every: int = 500
     eval_questions: int = 300
