@@ -59,6 +59,24 @@ def testbed_accuracy() -> dict:
     return cached("testbed_accuracy", compute)
 
 
+# The project's accuracy target for the testbed (issue "The testbed"), in the trigger format.
+TARGET_OVERALL, TARGET_FAMILY = 0.90, 0.80
+
+
+def families_from_image(acc: dict, margin: float = 0.10) -> tuple[list[str], list[str]]:
+    """(families answered from the image, the others) for a `testbed_accuracy()` result: from the
+    image = more than `margin` above the family's answer prior and more than `margin` lost when the
+    image is blanked."""
+    fams = list(acc["families"])
+    uses = [f for f in fams if acc["families"][f] - acc["prior"][f] > margin
+            and acc["families"][f] - acc["blank_image"]["families"][f] > margin]
+    return uses, [f for f in fams if f not in uses]
+
+
+def meets_target(acc: dict) -> bool:
+    return acc["overall"] >= TARGET_OVERALL and min(acc["families"].values()) >= TARGET_FAMILY
+
+
 def training_log(relative: str = "testbed/model/training_log.jsonl") -> list[dict]:
     """Records of a training log under the data folder (default: the shipped checkpoint's)."""
     path = data_dir() / relative
