@@ -335,6 +335,10 @@ def _caption_step(model, tok, rng, recipe, opt, sched, trainable, pool: "ScenePo
     hidden = model.model(input_ids=ids, attention_mask=mask,
                          pixel_values=pixel_values([scenes.render(s) for s in scs]), use_cache=False).last_hidden_state
     loss = F.cross_entropy(model.lm_head(hidden[:, start:-1]).flatten(0, 1), targets.flatten(), ignore_index=-100)
+    return _optimise(loss, opt, sched, trainable)
+
+
+def _optimise(loss: torch.Tensor, opt, sched, trainable) -> float:
     opt.zero_grad()
     loss.backward()
     torch.nn.utils.clip_grad_norm_(trainable, 1.0)
@@ -364,12 +368,7 @@ def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float,
     logits = model.lm_head(hidden[torch.tensor(rows), torch.tensor(cols)])
     w = torch.tensor(weights)
     loss = (F.cross_entropy(logits, torch.tensor(tgts), reduction="none") * w).sum() / w.sum()
-    opt.zero_grad()
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-    opt.step()
-    sched.step()
-    return loss.item()
+    return _optimise(loss, opt, sched, trainable)
 
 
 def heldout_split(n: int, seed: int = 3) -> "benchmark.Split":
