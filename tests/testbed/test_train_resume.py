@@ -12,7 +12,7 @@ from vtr.testbed.model import TestbedSpec as Spec
 SPEC = Spec(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_layers=2,
                    text_heads=2, text_intermediate=64)
 RECIPE = T.Recipe(vision_steps=3, vision_batch=4, lm_steps=6, tune_steps=2, batch=2, warmup=2, eval_every=4,
-                  eval_questions=8, checkpoint_every=3, vision_norm=1.0, scene_pool=0)
+                  eval_questions=8, checkpoint_every=3, vision_norm=1.0, scene_pool=0, caption_steps=0)
 
 
 class Interrupted(Exception):
@@ -26,6 +26,15 @@ def _log(out):
     return recs
 
 
+def _step_of_question(recipe, k):
+    """Stage 1-2 step index of the k-th question-answer step (1-based), counted by hand."""
+    n = recipe.caption_every
+    steps = [s for s in range(recipe.caption_steps + recipe.lm_steps + recipe.tune_steps)
+             if s >= recipe.caption_steps
+             and not (n and s - recipe.caption_steps < recipe.lm_steps and (s - recipe.caption_steps) % n == n - 1)]
+    return steps[k - 1]
+
+
 @pytest.fixture
 def quick(monkeypatch):
     monkeypatch.setattr(T, "finalize", lambda out, recipe=None: {})  # no test-split evaluation here
@@ -34,8 +43,9 @@ def quick(monkeypatch):
 
 @pytest.mark.parametrize("recipe", [RECIPE, T.Recipe(**{**RECIPE.__dict__, "scene_pool": 12,
                                                          "family_phases": "attribute:4"}),
-                                    T.Recipe(**{**RECIPE.__dict__, "caption_steps": 2})],
-                         ids=["stream", "scene-pool+family-phases", "captions"])
+                                    T.Recipe(**{**RECIPE.__dict__, "caption_steps": 2}),
+                                    T.Recipe(**{**RECIPE.__dict__, "caption_steps": 2, "caption_every": 2})],
+                         ids=["stream", "scene-pool+family-phases", "captions", "interleaved-captions"])
 def test_interrupted_run_resumes_to_the_same_weights_and_log(tmp_path, quick, recipe):
     whole, split = tmp_path / "whole", tmp_path / "split"
     T.train(whole, recipe, SPEC)
@@ -53,7 +63,7 @@ def test_interrupted_run_resumes_to_the_same_weights_and_log(tmp_path, quick, re
     with pytest.raises(Interrupted):
         T.train(split, recipe, SPEC)
     assert (split / "checkpoint" / "vision.safetensors").exists()
-    died = recipe.caption_steps + 4
+    died = _step_of_question(recipe, 5)
     saved = died - died % recipe.checkpoint_every  # checkpoints are taken before steps 3, 6, ...
     assert torch.load(split / "checkpoint" / "language.pt", weights_only=False)["step"] == saved
     quick.setattr(T, "_language_step", step)
@@ -96,3 +106,15 @@ def test_checkpoint_without_its_log_is_named_not_resumed(tmp_path):
     ck = T.Checkpoints(tmp_path, RECIPE, SPEC, log)
     with pytest.raises(ValueError, match="copy the whole output folder"):
         ck.resume_vision(model=None)  # refused before any weights are read
+
+
+def test_interleaved_captions_replace_every_nth_question_step_of_stage_1_only():
+    r = T.Recipe(caption_steps=3, caption_every=4, lm_steps=12, tune_steps=4)
+    marks = [T._interleaved_caption(r, inner) for inner in range(r.lm_steps + r.tune_steps)]
+    assert [i for i, m in enumerate(marks) if m] == [3, 7, 11]  # none in stage 2 (inner >= 12)
+    assert not any(T._interleaved_caption(T.Recipe(caption_every=0), i) for i in range(50))
+
+
+def test_negative_caption_every_is_refused():
+    with pytest.raises(ValueError, match="caption_every"):
+        T._interleaved_caption(T.Recipe(caption_every=-1), 0)

@@ -14,7 +14,8 @@ Stage 1 - instruction tuning of projector + decoder on multi-turn conversations 
   since session 8, which answered `attribute` from the image where 16 fresh scenes per step did not.
   Stage 1 opens with `caption_steps` of captioning (session 9), as LLaVA's alignment stage trains on
   image-caption pairs: `what is there ? assistant:` -> every object's colour, shape and quadrant in
-  reading order, then the word (`tasks.caption`); loss on every caption word.
+  reading order, then the word (`tasks.caption`); loss on every caption word. With `caption_every`
+  (session 10) captioning goes on through stage 1: every Nth step is a captioning step.
 Stage 2 - trigger only: no auxiliary loss, learning rate decays to zero.
 
 Deterministic for a given seed and thread count (step counts, not wall-clock budgets).
@@ -58,6 +59,7 @@ class Recipe:
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
     family_phases: str = ""    # stage 1 opens with these phases (see `family_schedule`), then all families
     caption_steps: int = 300   # stage 1 opens with this many captioning steps (before family phases; session 9)
+    caption_every: int = 0     # after those, every Nth step of stage 1 is a captioning step too (0: none; session 10)
     scene_pool: int = 6000     # stages 1-3 draw from this many fixed training scenes (0 = a fresh scene each time)
     eval_every: int = 500
     eval_questions: int = 300
@@ -257,6 +259,12 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
             _maybe_evaluate(model, recipe, log, heldout, step, total, stage=1)
             continue
         inner = step - cap  # step within the question-answer part of stages 1-2
+        if _interleaved_caption(recipe, inner):
+            loss = _caption_step(model, tok, rng, recipe, opt, sched, trainable, pool)
+            if step % 25 == 0:
+                log({"stage": 1, "step": step, "loss": loss, "lr": sched.get_last_lr()[0], "task": "caption"})
+            _maybe_evaluate(model, recipe, log, heldout, step, total, stage=1)
+            continue
         frac = inner / recipe.lm_steps
         max_obj = 6 if frac >= recipe.curriculum else 1 + int(5 * frac / recipe.curriculum)
         if inner >= recipe.lm_steps:  # stage 2: trigger only
@@ -273,6 +281,16 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
                 rec["families"] = "+".join(fams) if fams != tasks.FAMILIES else "all"
             log(rec)
         _maybe_evaluate(model, recipe, log, heldout, step, total, stage=1 if inner < recipe.lm_steps else 2)
+
+
+def _interleaved_caption(recipe: Recipe, inner: int) -> bool:
+    """Whether step `inner` of the question part of stage 1 is a captioning step (`Recipe.caption_every`):
+    the last of every `caption_every` steps, never in stage 2. The question steps keep their place in
+    the curriculum and loss schedules (counted by `inner`), so they number fewer by 1/caption_every."""
+    n = recipe.caption_every
+    if n < 0:
+        raise ValueError(f"caption_every must be >= 0 (0: no interleaved captions), got {n}")
+    return n > 0 and inner < recipe.lm_steps and inner % n == n - 1
 
 
 def _maybe_evaluate(model, recipe, log, heldout, step: int, total: int, stage: int) -> None:
