@@ -75,7 +75,7 @@ def _rebuilt(command: str) -> T.Recipe:
 
 @pytest.mark.parametrize("recipe", [
     T.Recipe(vision_norm=1.0, family_phases="attribute:200,count+exist:100", curriculum=0.0, batch=8,
-             scene_pool=6000, caption_steps=300),
+             scene_pool=6000, caption_steps=300, caption_every=2),
     T.Recipe(vision_norm=T.Recipe().vision_norm + 0.5, family_phases="", seed=3),
     T.Recipe(family_phases="position:10" if T.Recipe().family_phases != "position:10" else "text:10"),
 ], ids=["many-fields", "vision-norm", "family-phases"])

@@ -48,7 +48,7 @@ class Recipe:
     vision_batch: int = 64
     vision_lr: float = 1e-3
     vision_norm: float = 0.0   # weight of the feature-scale loss of stage 0 (see `feature_scale_loss`)
-    lm_steps: int = 2500       # stage 1 (question-answer steps, after the captioning steps)
+    lm_steps: int = 2800       # stage 1 (question-answer and interleaved captioning steps, after the opening captions)
     tune_steps: int = 900      # stage 2
     batch: int = 32            # images (conversations) per step: 16 did not bind a question to its object (session 8)
     max_turns: int = 4
@@ -59,7 +59,7 @@ class Recipe:
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
     family_phases: str = ""    # stage 1 opens with these phases (see `family_schedule`), then all families
     caption_steps: int = 300   # stage 1 opens with this many captioning steps (before family phases; session 9)
-    caption_every: int = 0     # after those, every Nth step of stage 1 is a captioning step too (0: none; session 10)
+    caption_every: int = 4     # after those, every Nth step of stage 1 is a captioning step too (0: none; session 10)
     scene_pool: int = 6000     # stages 1-3 draw from this many fixed training scenes (0 = a fresh scene each time)
     eval_every: int = 500
     eval_questions: int = 300
