@@ -252,14 +252,8 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: "Checkpoints | Non
         if ckpt is not None and step > start and step % recipe.checkpoint_every == 0:
             ckpt.save_language(step, model, opt, sched, rng)
         model.model.language_model.train()
-        if step < cap:  # captioning: scenes with 1-6 objects from the start
-            loss = _caption_step(model, tok, rng, recipe, opt, sched, trainable, pool)
-            if step % 25 == 0:
-                log({"stage": 1, "step": step, "loss": loss, "lr": sched.get_last_lr()[0], "task": "caption"})
-            _maybe_evaluate(model, recipe, log, heldout, step, total, stage=1)
-            continue
-        inner = step - cap  # step within the question-answer part of stages 1-2
-        if _interleaved_caption(recipe, inner):
+        inner = step - cap  # step within the question-answer part of stages 1-2 (< 0: opening captions)
+        if inner < 0 or _interleaved_caption(recipe, inner):  # captioning: scenes with 1-6 objects throughout
             loss = _caption_step(model, tok, rng, recipe, opt, sched, trainable, pool)
             if step % 25 == 0:
                 log({"stage": 1, "step": step, "loss": loss, "lr": sched.get_last_lr()[0], "task": "caption"})
