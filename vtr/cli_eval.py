@@ -13,6 +13,7 @@ import json
 def _eval(args) -> int:
     from . import distributed, experiments, methods
     from .models import load, load_split
+    from .paths import TESTBEDS
 
     if args.list_methods:
         print("\n".join(["full", "gsearch", "psigmoid"] + methods.names()))
@@ -21,13 +22,13 @@ def _eval(args) -> int:
         raise SystemExit("vtr eval: --method is required (see --list-methods)")
     with distributed.session():  # launched by torchrun: one process group, the split sharded over ranks
         kw = {}
-        if args.model != "testbed":
+        if args.model not in TESTBEDS:
             kw = {"dtype": args.dtype, "device": distributed.device() if distributed.active() else args.device,
                   "bench": None if args.bench == "testbed" else args.bench, "max_new_tokens": args.max_new_tokens}
             if args.batch_size:
                 kw["batch_size"] = args.batch_size
         runner = load(args.model, **kw)
-        if args.batch_size and args.model == "testbed":
+        if args.batch_size and args.model in TESTBEDS:
             runner.batch_size = args.batch_size
         split = load_split(args.model, args.split, args.limit, bench=args.bench, data=args.data)
         hp = dict(kv.split("=", 1) for kv in args.hp)
@@ -38,7 +39,7 @@ def _eval(args) -> int:
         keys = ("method", "budget", "kind", "overall", "families", "flops_ratio", "speedup", "mean_tokens",
                 "keep_rate", "exist_f1", "n")
         out = {k: rec.get(k) for k in keys}
-        out.update({k: rec[k] for k in ("model", "bench", "metrics") if k in rec and rec["model"] != "testbed"})
+        out.update({k: rec[k] for k in ("model", "bench", "metrics") if k in rec and rec["model"] not in TESTBEDS})
         if distributed.is_main():
             print(json.dumps(out, indent=None if args.json else 2))
     return 0

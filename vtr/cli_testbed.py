@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .paths import TESTBEDS
+
 
 def _train(args) -> int:
     from pathlib import Path
@@ -12,7 +14,7 @@ def _train(args) -> int:
     from .testbed.train import train
 
     out = Path(args.out) if args.out else testbed_model_dir()
-    meta = train(out, recipe_from_args(args))
+    meta = train(out, recipe_from_args(args), spec_from_args(args), vision_from=args.vision_from)
     print(json.dumps({"out": str(out), "seconds": meta["seconds"]}))
     return 0
 
@@ -27,32 +29,41 @@ def recipe_from_args(args):
     return Recipe(seed=args.seed, threads=args.threads, **given, **recipe_overrides(args.set or []))
 
 
-def recipe_overrides(pairs: list[str]) -> dict:
-    """`--set field=value` pairs as Recipe keyword arguments, typed like the field's default."""
+def spec_from_args(args):
+    """The TestbedSpec of a parsed `vtr testbed train` command line (`--spec field=value`)."""
+    from .testbed.model import TestbedSpec
+
+    return TestbedSpec(**recipe_overrides(args.spec or [], TestbedSpec, "--spec"))
+
+
+def recipe_overrides(pairs: list[str], cls=None, option: str = "--set") -> dict:
+    """`field=value` pairs as keyword arguments of dataclass `cls` (default Recipe), typed like the
+    field's default."""
     from dataclasses import fields
 
     from .testbed.train import Recipe
 
-    known = {f.name: type(f.default) for f in fields(Recipe)}
+    known = {f.name: type(f.default) for f in fields(cls or Recipe)}
     out = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or key not in known:
-            raise SystemExit(f"--set {pair!r}: expected field=value with field one of {sorted(known)}")
+            raise SystemExit(f"{option} {pair!r}: expected field=value with field one of {sorted(known)}")
         try:
             out[key] = known[key](value)
         except ValueError:
-            raise SystemExit(f"--set {pair!r}: {value!r} is not a {known[key].__name__}") from None
+            raise SystemExit(f"{option} {pair!r}: {value!r} is not a {known[key].__name__}") from None
     return out
 
 
-def testbed_eval(split: str = "test", limit: int | None = None, batch_size: int = 64, progress: bool = True) -> dict:
-    """Accuracy of the shipped testbed on a split, with the image and with a blank image."""
+def testbed_eval(split: str = "test", limit: int | None = None, batch_size: int = 64, progress: bool = True,
+                 model: str = "testbed") -> dict:
+    """Accuracy of a shipped testbed on a split, with the image and with a blank image."""
     from .evaluate import evaluate
     from .models import load, load_split
 
-    runner = load("testbed")
-    data = load_split("testbed", split, limit)
+    runner = load(model)
+    data = load_split(model, split, limit)
     real = evaluate(runner, data, batch_size=batch_size, progress=progress)["metrics"]
     blank = evaluate(runner, data, batch_size=batch_size, progress=progress, blank=True)["metrics"]
     return with_blank(real, blank)
@@ -65,7 +76,7 @@ def with_blank(real: dict, blank: dict) -> dict:
 
 
 def _eval(args) -> int:
-    res = testbed_eval(args.split, args.limit, args.batch_size)
+    res = testbed_eval(args.split, args.limit, args.batch_size, model=args.model)
     print(json.dumps(res, indent=None if args.json else 2))
     return 0
 
@@ -97,8 +108,14 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "by '+', then steps), then asks every family; '' = none; default: the shipped recipe's")
     t.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="any other field of vtr.testbed.train.Recipe, e.g. --set curriculum=0 (repeatable)")
+    t.add_argument("--spec", action="append", metavar="FIELD=VALUE",
+                   help="a size of vtr.testbed.model.TestbedSpec, e.g. --spec text_layers=16 (repeatable)")
+    t.add_argument("--vision-from", metavar="MODEL",
+                   help="reuse the vision tower of this finished checkpoint (a testbed name or a folder) "
+                        "instead of running stage 0; refused unless its stage 0 was the same")
     t.set_defaults(func=_train)
     e = s.add_parser("eval", help="accuracy per family, with and without the image")
+    e.add_argument("--model", default="testbed", choices=list(TESTBEDS), help="which shipped testbed")
     e.add_argument("--split", default="test", choices=["val", "test"])
     e.add_argument("--limit", type=int)
     e.add_argument("--batch-size", type=int, default=64)

@@ -27,12 +27,12 @@ from .flops import DecoderShape, layer_flops
 class TestbedRunner:
     """The embedded testbed: prompts `<bos> <image>*N question ? assistant:`, answer = argmax word."""
 
-    def __init__(self, model):
+    def __init__(self, model, name: str = "testbed"):
         from .testbed.model import WordTokenizer, n_image_tokens
 
         self.model, self.tok = model, WordTokenizer()
         self.n_vision = n_image_tokens(model)  # from the checkpoint's config, not the scene module
-        self.name = "testbed"
+        self.name = name  # the shipped testbed's name (`vtr.paths.TESTBEDS`)
 
     def inputs(self, samples: list[Sample], split: Split, blank: bool = False) -> dict:
         from .testbed import scenes

@@ -16,7 +16,7 @@ import torch
 from . import methods, results
 from .engine import FeatureCache, PlanPolicy, Policy, prune
 from .evaluate import evaluate
-from .paths import results_dir, smoke
+from .paths import TESTBEDS, results_dir, smoke
 from .plan import Plan
 
 
@@ -25,15 +25,16 @@ def limits() -> dict:
     return {"val": 48, "test": 96} if smoke() else {"val": None, "test": None}
 
 
-_TESTBED: list = []  # one testbed runner per process, so its image-feature cache serves every experiment
+_TESTBED: dict = {}  # one runner per testbed and process, so its image-feature cache serves every experiment
 
 
-def testbed(split: str):
+def testbed(split: str, model: str = "testbed"):
+    """The runner of a shipped testbed (`vtr.paths.TESTBEDS`) and its split at the book's size."""
     from .models import load, load_split
 
-    if not _TESTBED:
-        _TESTBED.append(load("testbed"))
-    return _TESTBED[0], load_split("testbed", split, limits()[split])
+    if model not in _TESTBED:
+        _TESTBED[model] = load(model)
+    return _TESTBED[model], load_split(model, split, limits()[split])
 
 
 def features_for(runner) -> FeatureCache:
@@ -41,7 +42,7 @@ def features_for(runner) -> FeatureCache:
     if getattr(runner, "features", None) is None:
         # the testbed's book run holds val and test (with the encoder captures and the first three
         # decoder layers of the unpruned runs): ~2.5 GB of 24
-        testbed = runner.name == "testbed"
+        testbed = runner.name in TESTBEDS
         runner.features = FeatureCache(max_bytes=(4 << 30) if testbed else 1 << 30,
                                        decoder_layers=3 if testbed else 0)
     return runner.features
@@ -151,7 +152,7 @@ def eval_method(runner, split, name: str, budget: float | None, kind: str = "kee
                            batch_size=getattr(runner, "batch_size", 64),
                            # a process evaluates many methods on the same images only in the book (testbed);
                            # on a real model one `vtr eval` sees each batch once: no memo held on its GPU
-                           features=features_for(runner) if runner.name == "testbed" else None)
+                           features=features_for(runner) if runner.name in TESTBEDS else None)
     m = summary["metrics"]
     rec = {"experiment": experiment, "method": name, "budget": budget, "kind": kind, "model": runner.name,
            "split": split_name, "seed": seed, "hyperparameters": hp, "overall": headline(m),
@@ -171,8 +172,8 @@ def run_tag(model: str, bench: str | None, experiment: str, name: str, budget, k
             n: int, seed: int, hp: dict) -> str:
     """File name (without .jsonl) of an evaluation's per-sample run file. The unpruned model's run is
     shared by all experiments (it is the same computation); real models/benchmarks also carry the
-    model and benchmark names."""
-    prefix = () if model == "testbed" else (model, bench)
+    model and benchmark names, the other testbeds their own name."""
+    prefix = () if model == "testbed" else (model,) if model in TESTBEDS else (model, bench)
     experiment = "shared" if name == "full" and not hp else experiment
     return "_".join(str(x) for x in (*prefix, experiment, name, budget, kind, split_name, n, seed,
                                      *sorted(f"{k}={v}" for k, v in hp.items())))

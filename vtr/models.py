@@ -1,20 +1,24 @@
-"""Load a model by name: `testbed` (the shipped checkpoint) or a local HuggingFace folder."""
+"""Load a model by name: a shipped testbed (`testbed`, `testbed-deep`) or a local HuggingFace folder."""
 from __future__ import annotations
 
 from pathlib import Path
 
 
 def load(spec: str, **kwargs):
-    """-> runner (with `.model`). `spec`: "testbed" or a path to a local checkpoint folder."""
-    if spec == "testbed":
+    """-> runner (with `.model`). `spec`: a shipped testbed's name (`vtr.paths.TESTBEDS`) or a path to
+    a local checkpoint folder."""
+    from .paths import TESTBEDS, testbed_model_dir
+
+    if spec in TESTBEDS:
         from .evaluate import TestbedRunner
         from .testbed.model import load_testbed
 
-        model, _ = load_testbed()
-        return TestbedRunner(model)
+        model, _ = load_testbed(testbed_model_dir(spec))
+        return TestbedRunner(model, name=spec)
     path = Path(spec)
     if not path.exists():
-        raise FileNotFoundError(f"model {spec!r}: expected 'testbed' or a local checkpoint folder; {path} does not exist")
+        raise FileNotFoundError(f"model {spec!r}: expected {' or '.join(TESTBEDS)} or a local checkpoint folder; "
+                                f"{path} does not exist")
     from .hf import load_runner
 
     return load_runner(path, **kwargs)

@@ -13,8 +13,16 @@ def data_dir() -> Path:
     return Path(os.environ.get("VTR_DATA", REPO / "data"))
 
 
-def testbed_model_dir() -> Path:
-    return data_dir() / "testbed" / "model"
+# The shipped testbed checkpoints by model name: the same generator, tokenizer, task families and
+# vision tower; decoders of 8 and 16 Llama layers.
+TESTBEDS = {"testbed": "model", "testbed-deep": "deep"}
+
+
+def testbed_model_dir(name: str = "testbed") -> Path:
+    """Folder of a shipped testbed checkpoint (`TESTBEDS`), e.g. data/testbed/deep for testbed-deep."""
+    if name not in TESTBEDS:
+        raise ValueError(f"unknown testbed {name!r}: expected one of {', '.join(TESTBEDS)}")
+    return data_dir() / "testbed" / TESTBEDS[name]
 
 
 def benchmark_dir(name: str = "testbed") -> Path:
@@ -35,7 +43,7 @@ def results_dir() -> Path:
 def inputs_stamp() -> str:
     h = hashlib.sha256()
     files = sorted(REPO.glob("vtr/**/*.py")) + [REPO / "requirements.lock"] + \
-        sorted((data_dir() / "testbed" / "model").glob("*.safetensors"))
+        sorted(p for d in TESTBEDS.values() for p in (data_dir() / "testbed" / d).glob("*.safetensors"))
     for path in files:
         if path.is_file() and "__pycache__" not in path.parts:
             h.update(str(path.relative_to(REPO) if path.is_relative_to(REPO) else path).encode())

@@ -37,7 +37,7 @@ def _step_of_question(recipe, k):
 
 @pytest.fixture
 def quick(monkeypatch):
-    monkeypatch.setattr(T, "finalize", lambda out, recipe=None: {})  # no test-split evaluation here
+    monkeypatch.setattr(T, "finalize", lambda out, recipe=None, **kw: {})  # no test-split evaluation here
     return monkeypatch
 
 
@@ -118,3 +118,39 @@ def test_interleaved_captions_replace_every_nth_question_step_of_stage_1_only():
 def test_negative_caption_every_is_refused():
     with pytest.raises(ValueError, match="caption_every"):
         T._interleaved_caption(T.Recipe(caption_every=-1), 0)
+
+
+def _tower(folder):
+    return {k: v for k, v in load_file(str(folder / "model.safetensors")).items() if k.startswith("vision_tower.")}
+
+
+def test_deeper_decoder_reuses_the_vision_tower_without_stage_0(tmp_path, quick):
+    source, deep = tmp_path / "source", tmp_path / "deep"
+    T.train(source, RECIPE, SPEC)
+    quick.setattr(T, "train_vision", lambda *a, **k: pytest.fail("stage 0 ran"))
+    deeper = Spec(**{**SPEC.__dict__, "text_layers": 3})
+    T.train(deep, RECIPE, deeper, vision_from=str(source))
+    a, b = _tower(source), _tower(deep)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert [r for r in _log(deep) if r["stage"] == 0] == [r for r in _log(source) if r["stage"] == 0]
+    assert json.loads((deep / "config.json").read_text())["text_config"]["num_hidden_layers"] == 3
+    assert json.loads((deep / "training.json").read_text())["vision_from"] == str(source)
+
+
+def test_vision_tower_of_another_stage_0_is_refused_naming_the_field(tmp_path, quick):
+    source = tmp_path / "source"
+    T.train(source, RECIPE, SPEC)
+    other = T.Recipe(**{**RECIPE.__dict__, "vision_norm": 0.5})
+    with pytest.raises(ValueError, match="recipe.vision_norm"):
+        T.train(tmp_path / "deep", other, SPEC, vision_from=str(source))
+
+
+def test_train_command_names_the_spec_and_the_reused_tower():
+    from vtr.cli import build_parser
+    from vtr.cli_testbed import recipe_from_args, spec_from_args
+
+    spec = Spec(text_layers=16)
+    cmd = T.train_command(T.Recipe(), spec, "testbed")
+    assert cmd == "vtr testbed train --seed 0 --threads 2 --spec text_layers=16 --vision-from testbed"
+    args = build_parser().parse_args(cmd.split()[1:])
+    assert spec_from_args(args) == spec and recipe_from_args(args) == T.Recipe() and args.vision_from == "testbed"

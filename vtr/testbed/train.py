@@ -409,8 +409,16 @@ class _Clock:
         return time.time() - self.t0
 
 
-# Recipe fields stage 0 depends on: a run that changes only later stages reuses a saved vision tower.
+# Recipe and spec fields stage 0 depends on: a run that changes only later stages, or only the
+# decoder's size, reuses a saved vision tower (stage 0 never sees the decoder).
 VISION_FIELDS = ("seed", "threads", "vision_steps", "vision_batch", "vision_lr", "vision_norm")
+VISION_SPEC_FIELDS = ("vision_hidden", "vision_layers", "vision_heads", "image_size", "patch_size")
+
+
+def vision_identity(recipe: dict, spec: dict, torch_version: str) -> dict:
+    """What a trained vision tower depends on: stage 0's recipe fields, the tower's sizes, torch."""
+    return {"recipe": {k: recipe[k] for k in VISION_FIELDS}, "spec": {k: spec[k] for k in VISION_SPEC_FIELDS},
+            "torch": torch_version}
 
 
 class Checkpoints:
@@ -421,17 +429,16 @@ class Checkpoints:
     def __init__(self, out: Path, recipe: Recipe, spec: TestbedSpec, log_path: Path):
         self.dir, self.log_path = out / "checkpoint", log_path
         full = asdict(recipe)
-        self.identity = {"vision": {"recipe": {k: full[k] for k in VISION_FIELDS}, "spec": asdict(spec),
-                                    "torch": torch.__version__},
-                         "recipe": full}
+        self.identity = {"vision": vision_identity(full, asdict(spec), torch.__version__),
+                         "recipe": full, "spec": asdict(spec)}
         self.clock = _Clock()  # the log's clock, carried over on resume
         ident = self.dir / "identity.json"
         saved = json.loads(ident.read_text()) if ident.exists() else self.identity
         if saved.get("vision") != self.identity["vision"]:
             tqdm.write(f"{self.dir}: saved for another spec, torch or stage 0; starting afresh")
             self.clear()
-        elif saved.get("recipe") != full:
-            tqdm.write(f"{self.dir}: saved for other stage 1-3 settings; keeping the vision tower only")
+        elif saved.get("recipe") != full or saved.get("spec") != asdict(spec):
+            tqdm.write(f"{self.dir}: saved for other stage 1-3 settings or decoder sizes; keeping the vision tower only")
             (self.dir / "language.pt").unlink(missing_ok=True)
         self.dir.mkdir(parents=True, exist_ok=True)
         ident.write_text(json.dumps(self.identity, indent=1))
@@ -466,6 +473,30 @@ class Checkpoints:
     def save_vision(self, model, elapsed: float) -> None:
         self._write("vision.safetensors", lambda p: save_vision(model, p))
         (self.dir / "vision.json").write_text(json.dumps({"log_bytes": self._log_bytes(), "elapsed": elapsed}))
+
+    def reuse_vision(self, source: Path) -> None:
+        """Start from the vision tower of the finished checkpoint in `source` instead of running stage 0:
+        its tower and its log's stage-0 records are written here as `save_vision` would have written
+        them. Refused unless `source` was trained with the same stage-0 recipe, tower sizes and torch."""
+        from safetensors.torch import load_file, save_file
+
+        meta = json.loads((source / "training.json").read_text())
+        theirs = vision_identity(meta["recipe"], meta["spec"], meta["torch"])
+        if theirs != self.identity["vision"]:
+            diff = sorted(f"{part}.{k}" for part in ("recipe", "spec") for k in theirs[part]
+                          if theirs[part][k] != self.identity["vision"][part][k])
+            if theirs["torch"] != self.identity["vision"]["torch"]:
+                diff.append("torch")
+            raise ValueError(f"--vision-from {source}: its stage 0 differs from this run's in {', '.join(diff)}")
+        records = [line for line in (source / "training_log.jsonl").read_text().splitlines()
+                   if json.loads(line)["stage"] == 0]
+        self.log_path.write_text("".join(r + "\n" for r in records))
+        prefix = "vision_tower."
+        weights = load_file(str(source / "model.safetensors"))
+        tower = {k[len(prefix):]: v.contiguous() for k, v in weights.items() if k.startswith(prefix)}
+        self._write("vision.safetensors", lambda p: save_file(tower, str(p)))
+        (self.dir / "vision.json").write_text(json.dumps(
+            {"log_bytes": self._log_bytes(), "elapsed": json.loads(records[-1])["seconds"], "from": str(source)}))
 
     def resume_vision(self, model) -> bool:
         if not self.has_vision():
@@ -503,10 +534,13 @@ class Checkpoints:
 
 
 def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = None,
-          resume_from: Path | None = None) -> dict:
+          resume_from: Path | None = None, vision_from: str | None = None) -> dict:
     """Run all stages and save the checkpoint, log and recipe under `out`; an interrupted run of the
     same recipe continues from `out/checkpoint/` (removed once the model is saved).
-    `resume_from`: a checkpoint of stages 0-2 of the same recipe; only stage 3 runs (log appended)."""
+    `resume_from`: a checkpoint of stages 0-2 of the same recipe; only stage 3 runs (log appended).
+    `vision_from`: a shipped testbed's name (`paths.TESTBEDS`) or a finished checkpoint's folder with
+    the same stage 0 (e.g. another decoder depth) whose vision tower is reused instead of running
+    stage 0 (`Checkpoints.reuse_vision`)."""
     recipe, spec = recipe or Recipe(), spec or TestbedSpec()
     torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
@@ -527,6 +561,8 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
 
     if resume_from is None:
         model = build_model(spec, seed=recipe.seed)
+        if vision_from is not None and not ckpt.has_vision():
+            ckpt.reuse_vision(_checkpoint_folder(vision_from))
         if not ckpt.resume_vision(model):
             train_vision(model, recipe, log)
             ckpt.save_vision(model, clock())
@@ -541,16 +577,28 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
     model.eval()
     meta = {"recipe": asdict(recipe), "spec": asdict(spec), "seconds": round(clock(), 1),
             "torch": torch.__version__, "trigger": TRIGGER}
+    if vision_from is not None:
+        meta["vision_from"] = str(vision_from)
     save_testbed(model, WordTokenizer(), spec, out, extra=meta)
     if ckpt is not None:
         ckpt.clear()
-    finalize(out, recipe)
+    finalize(out, recipe, spec=spec, vision_from=vision_from)
     return meta
 
 
-def train_command(recipe: Recipe) -> str:
-    """The `vtr testbed train` command line that runs `recipe` (default fields left out)."""
+def _checkpoint_folder(name: str) -> Path:
+    from ..paths import TESTBEDS, testbed_model_dir
+    return testbed_model_dir(name) if name in TESTBEDS else Path(name)
+
+
+def train_command(recipe: Recipe, spec: TestbedSpec | None = None, vision_from: str | None = None) -> str:
+    """The `vtr testbed train` command line that runs `recipe` with `spec` (default fields left out)."""
     cmd = f"vtr testbed train --seed {recipe.seed} --threads {recipe.threads}"
+    for k, v in asdict(spec or TestbedSpec()).items():
+        if v != getattr(TestbedSpec(), k):
+            cmd += f" --spec {k}={v}"
+    if vision_from is not None:
+        cmd += f" --vision-from {vision_from}"
     default = Recipe()
     if recipe.vision_norm != default.vision_norm:
         cmd += f" --vision-norm {recipe.vision_norm:g}"
@@ -562,7 +610,8 @@ def train_command(recipe: Recipe) -> str:
     return cmd
 
 
-def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96) -> dict:
+def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96, spec: TestbedSpec | None = None,
+             vision_from: str | None = None) -> dict:
     """Write what makes a checkpoint checkable: its sha256, the command that produced it, and its
     accuracy on the first `slice_size` test questions (the test suite reproduces that number)."""
     import hashlib
@@ -574,7 +623,7 @@ def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96) -> d
     recipe = recipe or Recipe()
     digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     (out / "model.safetensors.sha256").write_text(f"{digest}  model.safetensors\n")
-    (out / "COMMAND").write_text(f"{train_command(recipe)}\n"
+    (out / "COMMAND").write_text(f"{train_command(recipe, spec, vision_from)}\n"
                                  f"# {torch.__version__}, {recipe.threads} threads; see training.json for the recipe\n")
     model, _ = load_testbed(out)
     res = run_eval(TestbedRunner(model), load("test").subset(slice_size), progress=False)["metrics"]
