@@ -40,8 +40,8 @@ def _run(model, inputs, policy, use_cache=False):
 
 
 def prefill(model, inputs: dict, plans: dict[str, Plan], repeats: int = 7, warmup: int = 2,
-            query: str = "last") -> list[dict]:
-    policies = {name: PlanPolicy(plan, query=query) for name, plan in plans.items()}
+            query: str = "last", source: str = "previous") -> list[dict]:
+    policies = {name: PlanPolicy(plan, query=query, source=source) for name, plan in plans.items()}
     for _ in range(warmup):
         _run(model, inputs, Policy())
         for p in policies.values():

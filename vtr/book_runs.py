@@ -239,17 +239,24 @@ def routers_path(seed: int):
 
 
 def dyvte_routers(seed: int) -> dict:
-    """Train (or load) the routers of one seed."""
+    """Train (or load) the routers of one seed. Routers saved by another configuration (model,
+    weights, seed, questions, code: `dyvte_train.fingerprint`) are refused, naming what differs."""
+    from . import fingerprint as fp
+    from .journal import write_atomic
     from .methods import dyvte_train
 
     path = routers_path(seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     info_path = path.with_suffix(".json")
-    if path.exists() and info_path.exists():
-        return json.loads(info_path.read_text())
     runner, _ = experiments.testbed("val")
-    info = dyvte_train.train(runner, n_questions=96 if smoke() else 1200, seed=seed, out=path, progress=False)
-    info_path.write_text(json.dumps(info))
+    n_questions = 96 if smoke() else 1200
+    stamp = dyvte_train.fingerprint(runner, n_questions, seed)
+    if path.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        fp.check(info.get("fingerprint", {}), stamp, str(info_path), fresh=f"delete {path} and {info_path}")
+        return info
+    info = dyvte_train.train(runner, n_questions=n_questions, seed=seed, out=path, progress=False)
+    write_atomic(info_path, json.dumps(info))  # written last: the routers file is complete by then
     return info
 
 

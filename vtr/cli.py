@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import platform
 import sys
 from typing import Callable, Sequence
@@ -74,21 +75,50 @@ def register_info(subparsers: argparse._SubParsersAction) -> None:
 
 
 # ---------------------------------------------------------------------------------- main
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (no usage block): `vtr eval: error: ... (see --help)`.
+    Subcommand parsers are of the same class (argparse's default)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import vtr
 
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="vtr", description="Vision-token reduction for multimodal LLMs: tools behind the reproducibility book.")
     parser.add_argument("--version", action="version", version=f"vtr {vtr.__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of expected errors too (also VTR_DEBUG=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for spec in COMMANDS:
         _load(spec)(subparsers)
     return parser
 
 
+def expected_errors() -> tuple[type[BaseException], ...]:
+    """Errors a user causes and can correct: printed as one line, exit code 2."""
+    from .errors import InputError
+
+    return (InputError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    """Run one command. An expected error (`expected_errors`) prints `vtr: error: ...` on one line
+    and returns 2, like argparse's own errors; `--debug` or VTR_DEBUG=1 re-raises it with its
+    traceback. Any other exception is a bug and propagates with its traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = args.debug or os.environ.get("VTR_DEBUG", "") not in ("", "0")
+    try:
+        return int(args.func(args) or 0)
+    except expected_errors() as err:
+        if debug:
+            raise
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"{parser.prog}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .cli_args import MODEL_HELP, benches, fractions, nonnegative_int, positive_int
+
 
 def bench_inputs(runner, split, batch: int) -> dict:
     samples = split.samples[:batch]
@@ -17,11 +19,12 @@ def sized_inputs(name: str, batch: int):
     """`random-llava-<hidden>`: a random-init LLaVA of that decoder width (8 layers, 144 vision
     tokens, `vtr.tiny.build_sized`) and a left-padded batch of random prompts: for speed only."""
     from . import tiny
+    from .errors import InputError
 
     try:
         hidden = int(name[len(SIZED):])
     except ValueError:
-        raise SystemExit(f"--model {name!r}: expected {SIZED}<hidden>, e.g. {SIZED}512") from None
+        raise InputError(f"--model {name!r}: expected {SIZED}<hidden>, e.g. {SIZED}512") from None
     model = tiny.build_sized(hidden=hidden)
     inputs = tiny.make_inputs(model, "llava", batch=batch, text_lengths=[8 + i % 8 for i in range(batch)])
     return model, inputs, tiny.n_image_tokens(model, "llava")
@@ -43,9 +46,9 @@ def _prefill(args) -> int:
         inputs = bench_inputs(runner, split, args.batch)
         model, n_vision = runner.model, runner.n_vision
     n_layers = model.config.get_text_config().num_hidden_layers
-    keeps = [float(k) for k in args.keep.split(",")]
+    keeps = args.keep
     rows = prefill(model, inputs, keep_plans(n_layers, n_vision, keeps, args.layer),
-                   repeats=args.repeats, query=args.query)
+                   repeats=args.repeats, query=args.query, source=args.source)
     for r in rows:
         r.pop("name")
         r["batch"] = args.batch
@@ -58,14 +61,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     s = p.add_subparsers(dest="bench_command", required=True)
     b = s.add_parser("prefill", help="prefill speedup, FLOPs ratio, efficiency, overhead, KV bytes per keep rate")
     b.add_argument("--model", default="testbed",
-                   help=f"testbed, a local checkpoint folder, or {SIZED}<hidden> (random-init, for speed only)")
-    b.add_argument("--bench", default="testbed")
+                   help=f"{MODEL_HELP}, or {SIZED}<hidden> (random-init, for speed only)")
+    b.add_argument("--bench", default="testbed", choices=benches(), metavar="BENCH",
+                   help=f"one of: {', '.join(benches())}")
     b.add_argument("--data")
-    b.add_argument("--keep", default="0.5,0.25,0.125", help="comma-separated keep rates")
-    b.add_argument("--layer", type=int, default=1, help="first layer that sees the reduced set")
-    b.add_argument("--batch", type=int, default=32)
-    b.add_argument("--repeats", type=int, default=7)
+    b.add_argument("--keep", type=fractions, default=[0.5, 0.25, 0.125], help="comma-separated keep rates in (0, 1]")
+    b.add_argument("--layer", type=positive_int, default=1, help="first layer that sees the reduced set")
+    b.add_argument("--batch", type=positive_int, default=32)
+    b.add_argument("--repeats", type=positive_int, default=7)
     b.add_argument("--query", default="last", choices=["last", "text_mean"])
-    b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--source", default="previous", choices=["previous", "current"],
+                   help="score from the previous layer's attention (FastV) or the current layer's q/k (PDrop)")
+    b.add_argument("--threads", type=nonnegative_int, default=0, help="torch threads (0: torch's default)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_prefill)

@@ -9,9 +9,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from .cli_args import METHODS, MODEL_HELP, benches, fraction, key_value, positive_int
+
 
 def _eval(args) -> int:
     from . import distributed, experiments, methods
+    from .errors import InputError
     from .models import load, load_split
     from .paths import TESTBEDS
 
@@ -19,7 +22,7 @@ def _eval(args) -> int:
         print("\n".join(["full", "gsearch", "psigmoid"] + methods.names()))
         return 0
     if not args.method:
-        raise SystemExit("vtr eval: --method is required (see --list-methods)")
+        raise InputError("--method is required (see --list-methods)")
     with distributed.session():  # launched by torchrun: one process group, the split sharded over ranks
         kw = {}
         if args.model not in TESTBEDS:
@@ -31,8 +34,7 @@ def _eval(args) -> int:
         if args.batch_size and args.model in TESTBEDS:
             runner.batch_size = args.batch_size
         split = load_split(args.model, args.split, args.limit, bench=args.bench, data=args.data)
-        hp = dict(kv.split("=", 1) for kv in args.hp)
-        hp = {k: _number(v) for k, v in hp.items()}
+        hp = dict(args.hp)
         rec = experiments.eval_method(runner, split, args.method, args.budget, args.kind, args.seed,
                                       experiment=args.experiment, split_name=args.split,
                                       measure_speed=not args.no_speed, progress=distributed.is_main(), **hp)
@@ -45,35 +47,27 @@ def _eval(args) -> int:
     return 0
 
 
-def _number(v: str):
-    for cast in (int, float):
-        try:
-            return cast(v)
-        except ValueError:
-            pass
-    return v
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate a method at a budget (appends to the results store)")
-    p.add_argument("--model", default="testbed")
-    p.add_argument("--bench", default="testbed", help="testbed, or a real benchmark name (gqa, pope, ...)")
+    p.add_argument("--model", default="testbed", help=MODEL_HELP)
+    p.add_argument("--bench", default="testbed", choices=benches(), metavar="BENCH",
+                   help=f"one of: {', '.join(benches())} (real benchmarks need --data)")
     p.add_argument("--data", help="benchmark folder for real benchmarks")
-    p.add_argument("--method")
-    p.add_argument("--budget", type=float)
+    p.add_argument("--method", choices=METHODS, metavar="METHOD", help=f"one of: {', '.join(METHODS)}")
+    p.add_argument("--budget", type=fraction, help="in (0, 1]: mean keep rate (--kind keep) or FLOPs ratio")
     p.add_argument("--kind", default="keep", choices=["keep", "flops"])
-    p.add_argument("--split", default="test")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--split", default="test", help="testbed: val or test; real benchmarks: the reader's split")
+    p.add_argument("--limit", type=positive_int, help="evaluate the first N samples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--experiment", default="cli")
-    p.add_argument("--hp", nargs="*", default=[], metavar="KEY=VALUE", help="method hyper-parameters")
+    p.add_argument("--hp", nargs="*", default=[], type=key_value, metavar="KEY=VALUE", help="method hyper-parameters")
     p.add_argument("--no-speed", action="store_true", help="skip the prefill timing")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="checkpoint folders: weights dtype (auto = the checkpoint's own)")
     p.add_argument("--device", help="checkpoint folders: cpu, cuda or cuda:N (default: cuda if available); "
                                     "under torchrun each rank uses cuda:LOCAL_RANK")
-    p.add_argument("--max-new-tokens", type=int, default=128, help="checkpoint folders: greedy answer length cap")
-    p.add_argument("--batch-size", type=int, help="samples per batch (default: 64 testbed, 16 checkpoints)")
+    p.add_argument("--max-new-tokens", type=positive_int, default=128, help="checkpoint folders: greedy answer length cap")
+    p.add_argument("--batch-size", type=positive_int, help="samples per batch (default: 64 testbed, 16 checkpoints)")
     p.add_argument("--list-methods", action="store_true")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_eval)

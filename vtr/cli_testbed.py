@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from .cli_args import positive_int
 from .paths import TESTBEDS
 
 
@@ -41,6 +42,7 @@ def recipe_overrides(pairs: list[str], cls=None, option: str = "--set") -> dict:
     field's default."""
     from dataclasses import fields
 
+    from .errors import InputError
     from .testbed.train import Recipe
 
     known = {f.name: type(f.default) for f in fields(cls or Recipe)}
@@ -48,11 +50,11 @@ def recipe_overrides(pairs: list[str], cls=None, option: str = "--set") -> dict:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or key not in known:
-            raise SystemExit(f"{option} {pair!r}: expected field=value with field one of {sorted(known)}")
+            raise InputError(f"{option} {pair!r}: expected field=value with field one of {sorted(known)}")
         try:
             out[key] = known[key](value)
         except ValueError:
-            raise SystemExit(f"{option} {pair!r}: {value!r} is not a {known[key].__name__}") from None
+            raise InputError(f"{option} {pair!r}: {value!r} is not a {known[key].__name__}") from None
     return out
 
 
@@ -99,7 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "an interrupted run of the same recipe resumes from OUT/checkpoint")
     t.add_argument("--out", help="output folder (default data/testbed/model)")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--threads", type=positive_int, default=2)
     t.add_argument("--vision-norm", type=float,
                    help="weight of stage 0's feature-scale loss (keeps the features LLaVA's projector reads "
                         "at a LayerNorm's scale; 0 = off; default: the shipped recipe's)")
@@ -117,7 +119,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e = s.add_parser("eval", help="accuracy per family, with and without the image")
     e.add_argument("--model", default="testbed", choices=list(TESTBEDS), help="which shipped testbed")
     e.add_argument("--split", default="test", choices=["val", "test"])
-    e.add_argument("--limit", type=int)
-    e.add_argument("--batch-size", type=int, default=64)
+    e.add_argument("--limit", type=positive_int)
+    e.add_argument("--batch-size", type=positive_int, default=64)
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=_eval)

@@ -98,12 +98,12 @@ def _parts(out: Path) -> list[Path]:
     return sorted(out.parent.glob(f"{out.stem}.part*-of-*.jsonl"))
 
 
-def _read_all(out: Path) -> dict:
-    from .evaluate import _read_done
+def _read_all(out: Path, fingerprint: dict | None = None) -> dict:
+    from .evaluate import read_run
 
-    done = _read_done(out)
+    done = read_run(out, fingerprint)
     for part in _parts(out):
-        for k, v in _read_done(part).items():
+        for k, v in read_run(part, fingerprint).items():
             done.setdefault(k, v)
     return done
 
@@ -121,9 +121,11 @@ class _Unscored:
         return {}
 
 
-def evaluate(runner, split, policy=None, *, out: Path, progress: bool = True, **kwargs) -> dict:
+def evaluate(runner, split, policy=None, *, out: Path, progress: bool = True, fingerprint: dict | None = None,
+             **kwargs) -> dict:
     """`vtr.evaluate.evaluate` sharded over the ranks; every rank returns the same summary.
-    `out` (the gathered run file) is required: the parts live next to it."""
+    `out` (the gathered run file) is required: the parts live next to it, each with the whole
+    run's `fingerprint` in its header."""
     from .evaluate import evaluate as evaluate_one
 
     out = Path(out)
@@ -131,18 +133,18 @@ def evaluate(runner, split, policy=None, *, out: Path, progress: bool = True, **
     if r == 0:
         out.parent.mkdir(parents=True, exist_ok=True)
     dist.barrier()
-    done = _read_all(out)
+    done = _read_all(out, fingerprint)
     mine = [s for s in shard(split.samples, r, n) if s.id not in done]
     if mine:
         local = copy.copy(split)  # same class and image source (e.g. MMBench's base64 split)
         local.samples = mine
         evaluate_one(_Unscored(runner), local, policy, out=part_path(out, r, n), progress=progress and r == 0,
-                     **kwargs)
+                     fingerprint=fingerprint, **kwargs)
     dist.barrier()
     summary = None
     if r == 0:
         try:
-            summary = _gather(runner, split, out)
+            summary = _gather(runner, split, out, fingerprint)
         except Exception as err:  # tell the other ranks instead of leaving them in the broadcast
             summary = {"error": f"{type(err).__name__}: {err}"}
     box = [summary]
@@ -152,20 +154,22 @@ def evaluate(runner, split, policy=None, *, out: Path, progress: bool = True, **
     return box[0]
 
 
-def _gather(runner, split, out: Path) -> dict:
+def _gather(runner, split, out: Path, fingerprint: dict | None = None) -> dict:
     """Rank 0: merge the parts into `out` in split order, delete them, score and cost once."""
     import json
 
     from .evaluate import cost
+    from .fingerprint import canonical
     from .flops import DecoderShape
 
-    done = _read_all(out)
+    done = _read_all(out, fingerprint)
     missing = [s.id for s in split.samples if s.id not in done]
     if missing:
         raise RuntimeError(f"{len(missing)} samples have no record (e.g. {missing[:3]})")
     recs = [done[s.id] for s in split.samples]
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text("".join(json.dumps(rec) + "\n" for rec in recs))
+    head = [{"type": "header", "fingerprint": canonical(fingerprint)}] if fingerprint is not None else []
+    tmp.write_text("".join(json.dumps(rec) + "\n" for rec in head + recs))
     tmp.replace(out)
     for part in _parts(out):
         part.unlink()

@@ -1,7 +1,12 @@
 """Evaluate a model under a policy on a split: resumable, batched, with the realised cost.
 
 Per-sample outputs are appended to a JSONL file as each batch finishes (`out`), so an
-interrupted evaluation continues where it stopped and loses no finished batch. The summary has
+interrupted evaluation continues where it stopped and loses no finished batch. The file's first
+line is a header with the run's fingerprint (`vtr.fingerprint`: model and weights, split, limit
+and samples, method, budget, hyper-parameters, seed, code version); resuming a file made by any
+other configuration is refused, naming the fields that differ, so finished work of one
+configuration is never mixed into another's. Writes go through `vtr.journal` (a torn last line
+of a killed run is dropped, never trusted). The summary has
 the benchmark's metrics plus the cost actually spent: mean vision tokens per layer, mean keep
 rate, and decoder prefill FLOPs ratio computed from the per-sample token counts the engine saw.
 
@@ -12,13 +17,14 @@ A *runner* knows how to turn samples into model inputs and outputs into answers:
 from __future__ import annotations
 
 import contextlib
-import json
 from pathlib import Path
 from typing import Callable
 
 import torch
 from tqdm.auto import tqdm
 
+from . import fingerprint as fp
+from . import journal
 from .benchmarks.jsonl import Sample, Split
 from .engine import FeatureCache, Policy, prune
 from .flops import DecoderShape, layer_flops
@@ -60,30 +66,37 @@ class TestbedRunner:
         return summarise(samples, predictions)
 
 
-def _read_done(out: Path | None) -> dict[str, dict]:
-    if out is None or not out.exists():
+def read_run(out: Path | None, fingerprint: dict | None = None) -> dict[str, dict]:
+    """Finished per-sample records of a run file by sample id; with `fingerprint`, the file's header
+    must carry the same one (`vtr.fingerprint.check`)."""
+    recs = journal.read(out) if out is not None else []
+    if not recs:
         return {}
-    done = {}
-    for line in out.read_text().splitlines():
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError:  # a torn last line from a killed run
-            continue
-        done[rec["id"]] = rec
-    return done
+    head = recs[0] if recs[0].get("type") == "header" else {}
+    if fingerprint is not None:
+        fp.check(head.get("fingerprint", {}), fingerprint, str(out), fresh=f"delete {out}")
+    return {r["id"]: r for r in recs if r.get("type") != "header"}
+
+
+def start_run(out: Path, fingerprint: dict | None) -> None:
+    """Write the header of a new (or empty) run file."""
+    if fingerprint is not None and (not out.exists() or out.stat().st_size == 0):
+        journal.append(out, [{"type": "header", "fingerprint": fp.canonical(fingerprint)}])
 
 
 def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | None = None,
              batch_size: int = 64, progress: bool = True, blank: bool = False,
-             on_batch: Callable | None = None, features: FeatureCache | None = None) -> dict:
+             on_batch: Callable | None = None, features: FeatureCache | None = None,
+             fingerprint: dict | None = None) -> dict:
     """Run the split; returns {"metrics", "mean_tokens", "keep_rate", "flops_ratio", "n"}.
     `features`: reuse image-encoder outputs across calls (see `vtr.engine.features`): same
-    predictions, about half the compute on the testbed."""
+    predictions, about half the compute on the testbed. `out` + `fingerprint`: resumable run file
+    (see the module docstring)."""
     policy = policy or Policy()
-    done = _read_done(out)
+    done = read_run(out, fingerprint)
     todo = [s for s in split.samples if s.id not in done]
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        start_run(out, fingerprint)
     model = runner.model
     shape = DecoderShape.from_config(model.config.get_text_config())
     bar = tqdm(total=len(split), initial=len(split) - len(todo), desc="eval", disable=not progress, leave=False)
@@ -101,8 +114,7 @@ def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | 
                          "vision": stats["vision_counts"][b].tolist(),
                          "tokens_full": [int(inputs["attention_mask"][b].sum())] * shape.n_layers})
         if out is not None:
-            with open(out, "a") as f:
-                f.write("".join(json.dumps(r) + "\n" for r in recs))
+            journal.append(out, recs)
         for r in recs:
             done[r["id"]] = r
         if on_batch:

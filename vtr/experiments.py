@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from . import fingerprint as fp
 from . import methods, results
 from .engine import FeatureCache, PlanPolicy, Policy, prune
 from .evaluate import evaluate
@@ -52,13 +53,36 @@ def info_for(runner, split):
     return methods.model_info(runner.model, runner.n_vision, runner.n_text(split))
 
 
-def val_scorer(runner, split, query: str = "last", batch_size: int = 100):
-    """score(plan) = overall accuracy of the split under PlanPolicy(plan, query)."""
+# The score source of the searched plans: the main paper ranks each layer's tokens by the attention
+# of the previous layer (as FastV does); "current" (PyramidDrop's rule) is the alternative reported.
+SEARCH_SOURCE = "previous"
+
+
+def val_scorer(runner, split, query: str = "last", batch_size: int = 100, source: str = SEARCH_SOURCE):
+    """score(plan) = overall accuracy of the split under PlanPolicy(plan, query, source). Its
+    `fingerprint` (model and weights, split, limit and samples, query, source, code version) goes
+    into a search trace's header, so a trace is resumed only by a search with the same scorer."""
     def score(plan: Plan) -> float:
-        return headline(evaluate(runner, split, PlanPolicy(plan, query=query), batch_size=batch_size,
+        return headline(evaluate(runner, split, PlanPolicy(plan, query=query, source=source), batch_size=batch_size,
                                  progress=False, features=features_for(runner))["metrics"])
-    score.__name__ = f"val_accuracy[{runner.name},{len(split)},{query}]"
+    score.name = "val_accuracy"
+    score.fingerprint = {**fp.model_fingerprint(runner), **fp.split_fingerprint(split), "query": query,
+                         "source": source, "code": fp.code_version()}
     return score
+
+
+def search_name(search: str, query: str, source: str, budget=None, kind: str = "keep") -> str:
+    """Name of a saved searched plan in the results folder."""
+    suffix = "" if source == SEARCH_SOURCE else f"_{source}"
+    return (f"gsearch_{query}" if search == "gsearch" else f"psigmoid_{kind}{budget}_{query}") + suffix
+
+
+def run_fingerprint(runner, split, name: str, budget, kind: str, seed: int, hp: dict, policy: Policy) -> dict:
+    """What an evaluation's run file must have been made by to be resumed (`vtr.fingerprint`)."""
+    plan = getattr(policy, "plan", None)
+    return {**fp.model_fingerprint(runner), **fp.split_fingerprint(split), "bench": getattr(runner, "bench", None),
+            "method": name, "budget": budget, "kind": kind, "seed": seed, "hyperparameters": hp,
+            "plan": None if plan is None else list(plan.keep), "code": fp.code_version()}
 
 
 def _run_dir() -> Path:
@@ -68,37 +92,40 @@ def _run_dir() -> Path:
 
 
 def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", start_layer: int = 1,
-                progress: bool = True) -> dict:
+                progress: bool = True, source: str = SEARCH_SOURCE) -> dict:
     from .search import Trace, gsearch
 
     info = info_for(runner, split)
-    trace = Trace(_run_dir() / f"gsearch_{query}_tol{tolerance}.trace.jsonl")
-    res = gsearch(val_scorer(runner, split, query), info.n_layers, info.n_vision, tolerance,
+    trace = Trace(_run_dir() / f"{search_name('gsearch', query, source)}_tol{tolerance}.trace.jsonl")
+    res = gsearch(val_scorer(runner, split, query, source=source), info.n_layers, info.n_vision, tolerance,
                   start_layer=start_layer, flops_fn=lambda p: info.cost(p, "flops"), trace=trace, progress=progress)
     out = {"plan": list(res.plan.keep), "n_vision": info.n_vision, "flops_ratio": res.flops_ratio,
            "keep_rate": res.plan.mean_keep_rate, "val_score": res.score, "reference": res.reference,
-           "evaluations": res.evaluations, "tolerance": tolerance, "query": query,
+           "evaluations": res.evaluations, "tolerance": tolerance, "query": query, "source": source,
            "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds") if k in r} for r in res.records]}
-    results.save_json(f"gsearch_{query}", out)
+    results.save_json(search_name("gsearch", query, source), out)
     return out
 
 
 def run_psigmoid(runner, split, budget: float, kind: str = "keep", init_plan: Plan | None = None,
-                 query: str = "last", n_iter: int | None = None, seed: int = 0, progress: bool = True) -> dict:
+                 query: str = "last", n_iter: int | None = None, seed: int = 0, progress: bool = True,
+                 source: str = SEARCH_SOURCE) -> dict:
     from .search import Trace, psigmoid_search
 
     info = info_for(runner, split)
     n_iter = n_iter or (6 if smoke() else 40)
-    trace = Trace(_run_dir() / f"psigmoid_{kind}{budget}_{query}_s{seed}.trace.jsonl")
-    res = psigmoid_search(val_scorer(runner, split, query), info.n_layers, info.n_vision, budget, kind=kind,
+    trace = Trace(_run_dir() / f"{search_name('psigmoid', query, source, budget, kind)}_s{seed}.trace.jsonl")
+    res = psigmoid_search(val_scorer(runner, split, query, source=source), info.n_layers, info.n_vision, budget,
+                          kind=kind,
                           init=init_plan, n_iter=n_iter, seed=seed, trace=trace,
                           flops_fn=lambda p: info.cost(p, "flops"), progress=progress)
     out = {"plan": list(res.plan.keep), "n_vision": info.n_vision, "params": res.params.__dict__,
            "flops_ratio": res.flops_ratio, "keep_rate": res.plan.mean_keep_rate, "val_score": res.score,
            "evaluations": res.evaluations, "budget": budget, "kind": kind, "budget_achieved": res.budget_achieved,
+           "query": query, "source": source,
            "history": [{k: v for k, v in h.items() if k in ("score", "plan", "params")} if isinstance(h, dict) else h
                        for h in res.history]}
-    results.save_json(f"psigmoid_{kind}{budget}_{query}", out)
+    results.save_json(search_name("psigmoid", query, source, budget, kind), out)
     return out
 
 
@@ -107,16 +134,34 @@ def policy_for(runner, split, name: str, budget: float | None, kind: str = "keep
     if name == "full":
         return Policy()
     if name in ("gsearch", "psigmoid"):
-        query = hp.get("query", "last")
-        saved = results.load_json(f"gsearch_{query}" if name == "gsearch" else f"psigmoid_{kind}{budget}_{query}")
+        query, source = hp.get("query", "last"), hp.get("source", SEARCH_SOURCE)
+        saved = results.load_json(search_name(name, query, source, budget, kind))
         if saved is None:
             raise FileNotFoundError(f"no saved {name} plan for budget {budget} ({kind}); run `vtr search {name}` first")
-        return PlanPolicy(Plan(tuple(saved["plan"]), saved["n_vision"]), query=query)
+        return PlanPolicy(Plan(tuple(saved["plan"]), saved["n_vision"]), query=query, source=source)
     factory = methods.get(name)
+    check_hyperparameters(name, factory, hp)
     kwargs = dict(hp)
     if name in ("random", "dyvte"):
         kwargs["seed"] = seed
     return factory(info_for(runner, split), budget=budget, kind=kind, **kwargs)
+
+
+def check_hyperparameters(name: str, factory, hp: dict) -> None:
+    """Refuse a hyper-parameter the method does not take, or a text value where it takes a number,
+    naming the accepted ones (before any work, instead of a TypeError deep in the method)."""
+    import inspect
+
+    from .errors import InputError
+
+    params = {k: v for k, v in inspect.signature(factory).parameters.items()
+              if k not in ("info", "budget", "kind", "seed")}
+    for key, value in hp.items():
+        if key not in params:
+            raise InputError(f"method {name} has no hyper-parameter {key!r}; it takes: {', '.join(params) or 'none'}")
+        default = params[key].default
+        if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
+            raise InputError(f"method {name}: hyper-parameter {key}={value!r} must be a number")
 
 
 @torch.inference_mode()
@@ -144,11 +189,13 @@ def eval_method(runner, split, name: str, budget: float | None, kind: str = "kee
     policy = policy_for(runner, split, name, budget, kind, seed, **hp)
     bench = getattr(runner, "bench", None)
     tag = run_tag(runner.name, bench, experiment, name, budget, kind, split_name, len(split), seed, hp)
+    stamp = run_fingerprint(runner, split, name, budget, kind, seed, hp, policy)
     if distributed.active():  # torchrun: sharded over ranks
         summary = distributed.evaluate(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress,
-                                       batch_size=getattr(runner, "batch_size", 64))
+                                       batch_size=getattr(runner, "batch_size", 64), fingerprint=stamp)
     else:
         summary = evaluate(runner, split, policy, out=_run_dir() / f"{tag}.jsonl", progress=progress,
+                           fingerprint=stamp,
                            batch_size=getattr(runner, "batch_size", 64),
                            # a process evaluates many methods on the same images only in the book (testbed);
                            # on a real model one `vtr eval` sees each batch once: no memo held on its GPU

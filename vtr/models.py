@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import InputError
+
 
 def load(spec: str, **kwargs):
     """-> runner (with `.model`). `spec`: a shipped testbed's name (`vtr.paths.TESTBEDS`) or a path to
@@ -33,5 +35,7 @@ def load_split(model_spec: str, split: str, limit: int | None = None, bench: str
     from .benchmarks import get_reader
 
     if data is None:
-        raise ValueError(f"--bench {bench} needs --data pointing at the benchmark's folder")
-    return get_reader(bench)(data, limit=limit)
+        raise InputError(f"--bench {bench} needs --data pointing at the benchmark's folder")
+    split = get_reader(bench)(data, limit=limit)
+    split.limit = limit  # for the run's fingerprint (`vtr.fingerprint.split_fingerprint`)
+    return split

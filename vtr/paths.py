@@ -6,6 +6,8 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from .errors import InputError
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -21,7 +23,7 @@ TESTBEDS = {"testbed": "model", "testbed-deep": "deep"}
 def testbed_model_dir(name: str = "testbed") -> Path:
     """Folder of a shipped testbed checkpoint (`TESTBEDS`), e.g. data/testbed/deep for testbed-deep."""
     if name not in TESTBEDS:
-        raise ValueError(f"unknown testbed {name!r}: expected one of {', '.join(TESTBEDS)}")
+        raise InputError(f"unknown testbed {name!r}: expected one of {', '.join(TESTBEDS)}")
     return data_dir() / "testbed" / TESTBEDS[name]
 
 

@@ -16,8 +16,10 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from .errors import InputError
 
-class PlanError(ValueError):
+
+class PlanError(InputError):
     """A plan that cannot be run: wrong length, counts out of range, or increasing counts."""
 
 

@@ -22,11 +22,13 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import InputError
+
 PROFILES = ("testbed", "paper")
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
-class ProfileError(ValueError):
+class ProfileError(InputError):
     """The profile file is malformed (unknown keys, names, dtypes)."""
 
 

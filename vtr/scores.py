@@ -12,6 +12,11 @@ from __future__ import annotations
 import torch
 
 QUERY_KINDS = ("last", "text_mean")
+# Where a decoder-side score comes from, for the tokens entering layer l: "previous" = the attention
+# computed inside layer l-1 (its q/k on its own input: what `output_attentions` returns for layer
+# l-1, FastV's rule), "current" = layer l's q/k on layer l's input (PyramidDrop's light-weight
+# attention). Both are computed for the query rows only, so SDPA stays on.
+SCORE_SOURCES = ("previous", "current")
 HEAD_REDUCTIONS = ("mean", "max")
 
 

@@ -60,7 +60,7 @@ def _fake_view(mass_rows, text_rows=(3, 4, 5), T=6, vision=(1, 2)):
     row_valid = torch.tensor([[bool(text_rows)] * Q])
     vindex = torch.where(vis, vis.long().cumsum(1) - 1, -1)
     return LayerView(2, torch.zeros(1, T, 4), vis, torch.ones(1, T, dtype=torch.bool), vindex, tq,
-                     lambda q, h: None, lambda q: (probs, rows, row_valid))
+                     lambda q, h, s: None, lambda q, s: (probs, rows, row_valid))
 
 
 def test_raters_rule_on_synthetic_attention():

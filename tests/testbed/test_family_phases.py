@@ -90,10 +90,11 @@ def test_the_default_recipe_is_the_bare_command():
 
 def test_unknown_recipe_field_is_named():
     from vtr import cli_testbed
+    from vtr.errors import InputError
 
-    with pytest.raises(SystemExit, match="colour_steps"):
+    with pytest.raises(InputError, match="colour_steps"):
         cli_testbed.recipe_overrides(["colour_steps=3"])
-    with pytest.raises(SystemExit, match="not a int"):
+    with pytest.raises(InputError, match="not a int"):
         cli_testbed.recipe_overrides(["batch=many"])
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..errors import InputError
 from . import gqa, mmbench, mme, pope, scienceqa, textvqa, vqav2
 from .jsonl import Sample, Split
 
@@ -19,7 +20,7 @@ SCORERS: dict[str, Callable[..., dict]] = {name: m.score for name, m in MODULES.
 
 def _lookup(table: dict, name: str):
     if name not in table:
-        raise ValueError(f"unknown benchmark {name!r}; known: {', '.join(sorted(table))}")
+        raise InputError(f"unknown benchmark {name!r}; known: {', '.join(sorted(table))}")
     return table[name]
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..errors import InputError
+
 
 @dataclass
 class Sample:
@@ -31,6 +33,7 @@ class Split:
         self.folder = Path(folder)
         self.samples = samples
         self._cache: dict[str, Image.Image] = {}
+        self.limit: int | None = None  # the `subset` size this split was cut to (None: whole)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -44,7 +47,13 @@ class Split:
         return self._cache[sample.image]
 
     def subset(self, n: int | None) -> "Split":
-        return self if n is None else Split(self.folder, self.samples[:n])
+        if n is None:
+            return self
+        if n <= 0:
+            raise InputError(f"limit must be a positive number of samples, got {n}")
+        part = Split(self.folder, self.samples[:n])
+        part._cache, part.limit = self._cache, n
+        return part
 
 
 def write_split(folder: Path, samples: list[Sample], images: dict[str, Image.Image]) -> None:

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import InputError
 from .policy import UnsupportedInput
 
 
-class UnsupportedArchitecture(ValueError):
+class UnsupportedArchitecture(InputError):
     pass
 
 

@@ -16,9 +16,19 @@ What the hooks modify, exactly:
   pruned cache.
 - decoder-layer pre-hooks: before layer l, asks the policy which vision tokens survive and gathers
   `hidden_states`, `position_embeddings` (cos, sin) and `position_ids` accordingly, and passes a
-  4-D boolean mask (causal, padding-aware, per sample). Each layer's KV cache therefore holds only
+  4-D boolean mask (causal, padding-aware, per sample). Each hook keeps a reference to what
+  entered its layer (hidden states after the gather, cos/sin), so that the next layer's policy can
+  score with this layer's attention (`source="previous"`): computed lazily, only when asked, for
+  the query rows only, from this layer's own q/k on that input (what `output_attentions` would
+  return for it); the reference is dropped at the end of the prefill. Each layer's KV cache therefore holds only
   the tokens that layer saw; decoding with `generate()` attends to exactly those.
 - language-model post-hook: remembers the cache so that decode steps continue the same plan.
+
+Generation: the policy acts at prefill only; decode steps append to each layer's pruned cache and
+are never pruned. `generate(use_cache=False)` has no cache, so transformers runs each step as a
+new prefill and the policy scores again with the generated tokens present (its tokens may then
+differ from `use_cache=True`). Outputs have one row per surviving position; the last row is
+always each sample's last token.
 
 Position ids: "original" (default) keeps every surviving token's original position (the RoPE
 phases the model would have used without pruning); "renumber" renumbers survivors consecutively
@@ -61,6 +71,7 @@ class _Pass:
     next_pos: torch.Tensor | None = None  # (B,) next original position for decoding
     cache: object = None
     scored: dict = field(default_factory=dict)
+    previous: tuple | None = None         # (layer module, its input hidden, its (cos, sin)) of the last layer
     decoded: int = 0                      # tokens decoded after the prefill
     vision_counts: list = field(default_factory=list)
 
@@ -214,6 +225,7 @@ class PruningSession:
         if st is None:
             return None
         if st.next_pos is None:  # end of prefill
+            st.previous = None  # frees the last layer's input
             st.cache = getattr(output, "past_key_values", None)
             top = st.pos if st.pos.ndim == 2 else st.pos.amax(0)
             st.next_pos = torch.where(st.valid, top, torch.full_like(top, -1)).amax(1) + 1
@@ -249,9 +261,11 @@ class PruningSession:
             keep = None
             if index == 0 and st.encoder_keep is not None:
                 keep = st.encoder_keep
+            here = (module, hidden, kwargs["position_embeddings"])
+            source = {"current": here, "previous": st.previous or here}  # layer 0: its own
             view = LayerView(index, hidden, st.vision, st.valid, st.vision_index, st.text_query,
-                             lambda q, h: self._score(module, hidden, kwargs, q, h),
-                             lambda q: self._attention(module, hidden, kwargs, q))
+                             lambda q, h, s: self._score(*source[s], q, h),
+                             lambda q, s: self._attention(*source[s], q))
             decided = self.policy.keep_before(index, view)
             if decided is not None:
                 keep = decided if keep is None else keep & decided
@@ -261,6 +275,7 @@ class PruningSession:
                 args = (hidden,) + tuple(args[1:]) if args else args
                 if not args:
                     kwargs["hidden_states"] = hidden
+            st.previous = (module, hidden, st.pe if st.changed else kwargs["position_embeddings"])
             st.layer_valid.append(st.valid)
             st.layer_next.append(st.valid.sum(1))
             st.vision_counts.append((st.vision & st.valid).sum(1))
@@ -285,8 +300,9 @@ class PruningSession:
         rows = torch.sort(sel.long(), dim=1, descending=True, stable=True).indices[:, :width]
         return rows, torch.arange(width, device=device)[None] < n[:, None]
 
-    def _attention(self, layer, hidden, kwargs, query):
-        """Attention probabilities (B, H, Q, T) of the query rows, from this layer's own q/k projections."""
+    def _attention(self, layer, hidden, pe, query):
+        """Attention probabilities (B, H, Q, T) of the query rows, from `layer`'s own q/k projections
+        on its input `hidden` with its rotary (cos, sin) `pe`."""
         st = self.state
         key = ("attn", id(hidden), query if isinstance(query, str) else id(query))
         if key in st.scored:
@@ -300,7 +316,7 @@ class PruningSession:
         # RoPE in the projections' own (B, T, H, D) layout: contiguous, no transpose copies
         q = attn.q_proj(xq).view(B, rows.shape[1], -1, hd)
         k = attn.k_proj(x).view(B, T, -1, hd)
-        cos, sin = kwargs["position_embeddings"]
+        cos, sin = pe
         cos, sin = cos.expand(B, -1, -1), sin.expand(B, -1, -1)
         idx = rows[..., None].expand(-1, -1, cos.shape[-1])
         q = _rope(q, torch.gather(cos, 1, idx), torch.gather(sin, 1, idx)).transpose(1, 2)
@@ -311,9 +327,9 @@ class PruningSession:
         st.scored[key] = out
         return out
 
-    def _score(self, layer, hidden, kwargs, query, heads: str) -> torch.Tensor:
+    def _score(self, layer, hidden, pe, query, heads: str) -> torch.Tensor:
         """(B, T) mean attention of the query rows onto each vision position (0 elsewhere)."""
-        probs, rows, row_valid = self._attention(layer, hidden, kwargs, query)
+        probs, rows, row_valid = self._attention(layer, hidden, pe, query)
         return S.reduce_queries(S.reduce_heads(probs, heads), row_valid) * self.state.vision
 
     def _gather(self, hidden, kwargs, keep):

@@ -7,8 +7,11 @@ vision entries are read; text tokens always stay. An optional encoder step
 features into the ones it keeps); the tokens it drops are removed before layer 0.
 
 Policies never touch the model: everything they may look at is in `LayerView` (hidden states,
-which positions are vision tokens, their original index, and a lazily computed attention score
-from this layer's own q/k projections) or `EncoderView`.
+which positions are vision tokens, their original index, and lazily computed attention scores,
+`source="current"` from this layer's own q/k projections on its input, `source="previous"` from
+the previous layer's q/k on the previous layer's input, i.e. that layer's attention map; see
+`vtr.scores.SCORE_SOURCES`) or `EncoderView`. Before layer 0 there is no previous layer: "previous"
+then reads layer 0's own (the only attention there is).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from typing import Callable
 import torch
 
 from .. import scores as S
+from ..errors import InputError
 from ..plan import Plan, PlanError
 
 
@@ -29,29 +33,39 @@ class LayerView:
     valid: torch.Tensor         # (B, T) bool: position is not padding
     vision_index: torch.Tensor  # (B, T) long: original index among the sample's vision tokens, -1 elsewhere
     text_query: torch.Tensor    # (B, T) bool: text tokens after the first vision token (instruction)
-    _score: Callable[[str, str], torch.Tensor]
+    _score: Callable[[str, str, str], torch.Tensor]
     _attention: Callable | None = None
 
-    def attention(self, query="last"):
+    def attention(self, query="last", source: str = "current"):
         """(probs (B, H, Q, T), rows (B, Q), row_valid (B, Q)): per-head attention of the query rows
-        (a kind, or a (B, T) bool mask of positions) onto every position, from this layer's q/k."""
-        return self._attention(query)
+        (a kind, or a (B, T) bool mask of positions) onto every position, from this layer's q/k
+        (`source="current"`) or the previous layer's (`"previous"`)."""
+        _check_source(source)
+        return self._attention(query, source)
 
     @property
     def n_vision(self) -> torch.Tensor:
         """(B,) vision tokens currently present per sample."""
         return (self.vision & self.valid).sum(1)
 
-    def score(self, query="last", heads: str = "mean") -> torch.Tensor:
+    def score(self, query="last", heads: str = "mean", source: str = "current") -> torch.Tensor:
         """(B, T) mean attention paid to each vision position by the query rows (0 elsewhere).
-        `query`: "last" (last token), "text_mean" (text after the image), or a (B, T) bool mask."""
-        return self._score(query, heads)
+        `query`: "last" (last token), "text_mean" (text after the image), or a (B, T) bool mask;
+        `source`: "current" or "previous" layer (`vtr.scores.SCORE_SOURCES`)."""
+        _check_source(source)
+        return self._score(query, heads, source)
 
-    def keep_top(self, k: torch.Tensor | int, query: str = "last", heads: str = "mean") -> torch.Tensor:
+    def keep_top(self, k: torch.Tensor | int, query: str = "last", heads: str = "mean",
+                 source: str = "current") -> torch.Tensor:
         """Keep mask holding the k[b] highest-scoring vision tokens of each sample."""
         k = torch.as_tensor(k, device=self.hidden.device).expand(self.hidden.shape[0])
-        keep = S.topk_mask(self.score(query, heads), self.vision & self.valid, k)
+        keep = S.topk_mask(self.score(query, heads, source), self.vision & self.valid, k)
         return keep | ~self.vision
+
+
+def _check_source(source: str) -> None:
+    if source not in S.SCORE_SOURCES:
+        raise InputError(f"unknown score source {source!r}; expected one of {S.SCORE_SOURCES}")
 
 
 @dataclass
@@ -76,7 +90,7 @@ class EncoderView:
         return S.cls_similarity(self.cls_hidden, self.patch_hidden)
 
 
-class UnsupportedInput(ValueError):
+class UnsupportedInput(InputError):
     """The input or model cannot be handled (no image tokens, no CLS token, ...)."""
 
 
@@ -104,18 +118,23 @@ class Policy:
 
 
 class PlanPolicy(Policy):
-    """A static `Plan` plus a score rule: before layer l keep the top plan.keep[l] vision tokens.
+    """A static `Plan` plus a score rule: before layer l keep the top plan.keep[l] vision tokens,
+    ranked by the attention of the `query` rows from the `source` layer ("current": layer l's q/k,
+    "previous": layer l-1's attention map; `vtr.scores.SCORE_SOURCES`).
 
     Counts are applied per sample; when a sample has a different number of vision tokens than the
     plan was made for (LLaVA-NeXT any-resolution), the plan's keep *rate* is applied instead.
     """
 
-    def __init__(self, plan: Plan, query: str = "last", heads: str = "mean", scale_to_input: bool = False):
+    def __init__(self, plan: Plan, query: str = "last", heads: str = "mean", scale_to_input: bool = False,
+                 source: str = "current"):
         if query not in S.QUERY_KINDS:
-            raise ValueError(f"unknown query kind {query!r}; expected one of {S.QUERY_KINDS}")
+            raise InputError(f"unknown query kind {query!r}; expected one of {S.QUERY_KINDS}")
         if heads not in S.HEAD_REDUCTIONS:
-            raise ValueError(f"unknown head reduction {heads!r}; expected one of {S.HEAD_REDUCTIONS}")
+            raise InputError(f"unknown head reduction {heads!r}; expected one of {S.HEAD_REDUCTIONS}")
+        _check_source(source)
         self.plan, self.query, self.heads, self.scale_to_input = plan, query, heads, scale_to_input
+        self.source = source
         self._n0: torch.Tensor | None = None
 
     def check_model(self, n_layers: int) -> None:
@@ -154,4 +173,4 @@ class PlanPolicy(Policy):
 
     def select(self, layer: int, view: LayerView, k: torch.Tensor) -> torch.Tensor:
         """Which k[b] vision tokens of sample b survive: the top-scoring ones (override for other rules)."""
-        return view.keep_top(k, self.query, self.heads)
+        return view.keep_top(k, self.query, self.heads, self.source)

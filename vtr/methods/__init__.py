@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 
+from ..errors import InputError
 from .base import BUDGET_KINDS, REGISTRY, ModelInfo, model_info
 
 _MODULES = ("fastv", "pdrop", "sparsevlm", "vtw", "random", "uniform", "visionzip", "prumerge", "tome", "cls_knee", "dyvte", "compose")
@@ -19,7 +20,7 @@ def names() -> list[str]:
 
 def get(name: str):
     if name not in REGISTRY:
-        raise ValueError(f"unknown method {name!r}; known: {', '.join(names())}")
+        raise InputError(f"unknown method {name!r}; known: {', '.join(names())}")
     return REGISTRY[name]
 
 

@@ -72,6 +72,13 @@ def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: f
     return routers.eval(), curve
 
 
+def fingerprint(runner, n_questions: int, seed: int) -> dict:
+    """What trained routers depend on (`vtr.fingerprint`): model and weights, questions, seed, code."""
+    from .. import fingerprint as fp
+
+    return {**fp.model_fingerprint(runner), "n_questions": n_questions, "seed": seed, "code": fp.code_version()}
+
+
 def train(runner, n_questions: int = 1200, seed: int = 0, out=None, progress=True) -> dict:
     from ..testbed.train import heldout_split
 
@@ -83,7 +90,8 @@ def train(runner, n_questions: int = 1200, seed: int = 0, out=None, progress=Tru
     with torch.no_grad():
         acc = [float((routers(l, feats[l]).argmax(-1) == labels[l]).float().mean()) for l in range(len(feats))]
     info = {"seed": seed, "n_questions": n_questions, "exit_rate_per_layer": [float(y.float().mean()) for y in labels],
-            "train_accuracy_per_router": acc, "loss_curve": curve, "seconds": round(time.time() - t0, 1)}
+            "train_accuracy_per_router": acc, "loss_curve": curve, "seconds": round(time.time() - t0, 1),
+            "fingerprint": fingerprint(runner, n_questions, seed)}
     if out is not None:
         routers.save(out, {"seed": seed, "n_questions": n_questions})
     return info

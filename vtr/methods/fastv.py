@@ -1,10 +1,13 @@
 """FastV (Chen et al., ECCV 2024, "An Image is Worth 1/2 Tokens After Layer 2").
 
 Paper: after layer K, drop the fraction R of image tokens that receive the least attention from
-the last token in layer K-1 (mean over heads); K=2, R=50% by default on 32-layer LLaVA.
-Here: the score comes from layer K's own q/k on its input (the same quantity FastV reads from
-layer K-1's attention map, but computed for the last row only, so SDPA stays on); K is scaled
-to depth (K = round(2 L / 32), at least 1) unless given. At a budget, K is the largest value
+the last token in layer K-1 (mean over heads); K=2, R=50% by default on 32-layer LLaVA. The
+public code runs layer K-1 with `output_attentions` and reads the last row of its map.
+Here: the score is that same row, layer K-1's attention (`source="previous"`: layer K-1's q/k on
+layer K-1's input, computed for the last row only, so SDPA stays on; a reference test checks the
+kept tokens against an eager `output_attentions` run). `source="current"` (layer K's own q/k on
+its input, PyramidDrop's rule) is available for comparison. K is scaled to depth
+(K = round(2 L / 32), at least 1) unless given. At a budget, K is the largest value
 <= the default for which keeping everything in the first K layers still fits, and the count
 after K is the largest that fits (`solve_keep_after`).
 """
@@ -34,5 +37,5 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", K
 
 @register("fastv")
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: int | None = None,
-         R: float = 0.5, query: str = "last"):
-    return PlanPolicy(plan_for(info, budget, kind, K, R), query=query)
+         R: float = 0.5, query: str = "last", source: str = "previous"):
+    return PlanPolicy(plan_for(info, budget, kind, K, R), query=query, source=source)

@@ -13,7 +13,9 @@ Here:
   stage, so the counts are non-increasing in s and in lambda);
 * score = `query="last"` (the last token of the prompt, which in the LLaVA chat template is the
   last instruction token) from the boundary layer's own q/k on its input, mean over heads: the
-  engine's `PlanPolicy`;
+  engine's `PlanPolicy` with `source="current"`, as the paper's light-weight attention is
+  computed (`source="previous"`, the previous layer's attention map as FastV reads it, is
+  available for comparison);
 * at a budget (mean keep rate or FLOPs fraction), lambda is solved by bisection on [0, 1] for the
   largest plan of the family whose cost `info.cost(plan, kind)` is <= budget (the cost is a
   non-decreasing step function of lambda, so bisection converges onto the last feasible step; the
@@ -87,6 +89,7 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep",
 
 @register("pdrop")
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
-         lam: float = DEFAULT_LAMBDA, query: str = "last", scale_to_input: bool = False):
+         lam: float = DEFAULT_LAMBDA, query: str = "last", scale_to_input: bool = False, source: str = "current"):
     """PyramidDrop policy; with a budget, `lam` is ignored (solved)."""
-    return PlanPolicy(plan_for(info, budget, kind, layers, lam), query=query, scale_to_input=scale_to_input)
+    return PlanPolicy(plan_for(info, budget, kind, layers, lam), query=query, scale_to_input=scale_to_input,
+                      source=source)

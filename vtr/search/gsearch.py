@@ -37,7 +37,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from ..plan import Plan
-from .trace import MemoScorer, Trace, scorer_name
+from .trace import MemoScorer, Trace, scorer_fingerprint, scorer_name
 
 FEASIBLE_SLACK = 1e-12
 
@@ -80,7 +80,7 @@ def gsearch(score_fn: Callable[[Plan], float], n_layers: int, n_vision: int, tol
     trace.bind({"search": "gsearch", "n_layers": n_layers, "n_vision": n_vision,
                 "tolerance": float(tolerance), "start_layer": start_layer,
                 "reference": None if reference is None else float(reference),
-                "scorer": scorer_name(score_fn, name)})
+                "scorer": scorer_name(score_fn, name), **scorer_fingerprint(score_fn)})
     memo = MemoScorer(score_fn, trace, "gsearch", flops_fn)
 
     if reference is None:

@@ -42,14 +42,15 @@ from scipy.optimize import least_squares
 from scipy.special import expit
 from tqdm.auto import tqdm
 
+from ..errors import InputError
 from ..plan import Plan
-from .trace import MemoScorer, Trace, scorer_name
+from .trace import MemoScorer, Trace, scorer_fingerprint, scorer_name
 
 EPS = 1e-12
 _TAIL = 800.0  # k * distance beyond which expit is exactly 0.0 or 1.0 in float64
 
 
-class BudgetError(ValueError):
+class BudgetError(InputError):
     """A budget that no plan of the family can meet."""
 
 
@@ -247,7 +248,7 @@ def psigmoid_search(score_fn: Callable[[Plan], float], n_layers: int, n_vision: 
     trace.bind({"search": "psigmoid", "budget": float(budget), "kind": kind, "seed": seed,
                 "start_layer": start_layer, "k_bounds": [k_min, k_max], "n_random": n_random,
                 "init": {"k": 10 ** x0["log10_k"], "b": x0.get("b", 0.0)},
-                "scorer": scorer_name(score_fn, name), **sizes})
+                "scorer": scorer_name(score_fn, name), **scorer_fingerprint(score_fn), **sizes})
     memo = MemoScorer(score_fn, trace, "psigmoid", flops_fn)
     opt = BayesianOptimization(f=None, pbounds=pbounds, random_state=seed, verbose=0,
                                acquisition_function=acquisition.UpperConfidenceBound(kappa=2.576))

@@ -24,13 +24,14 @@ import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from ..errors import InputError
 from ..plan import Plan
 
 FORMAT_VERSION = 1
 _RESERVED = {"type", "key", "plan", "score", "flops_ratio", "seconds", "kind"}
 
 
-class TraceError(ValueError):
+class TraceError(InputError):
     """An unreadable trace, or a trace written by a search with another configuration."""
 
 
@@ -44,6 +45,12 @@ def scorer_name(score_fn: Callable, name: str | None = None) -> str:
     """Name recorded in the trace header: explicit, `score_fn.name`, its qualname, or its class."""
     return (name or getattr(score_fn, "name", None) or getattr(score_fn, "__qualname__", None)
             or type(score_fn).__qualname__)
+
+
+def scorer_fingerprint(score_fn: Callable) -> dict:
+    """What the scorer depends on (model, weights, split, limit, query, code ...), as the scorer
+    states it in a `fingerprint` dict attribute ({} if it states none); goes into the header."""
+    return dict(getattr(score_fn, "fingerprint", None) or {})
 
 
 def _canon(obj: Any) -> Any:
@@ -140,13 +147,13 @@ class Trace:
             self._append(self.header)
             return
         old = self.header.get("config", {})
-        diffs = [f"{k}: {old.get(k)!r} in the trace, {config.get(k)!r} now"
-                 for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)]
-        if diffs:
+        keys = [k for k in sorted(set(old) | set(config)) if old.get(k) != config.get(k)]
+        if keys:
             where = self.path if self.path is not None else "in-memory trace"
-            raise TraceError(f"{where} was written by a search with another configuration ("
-                             + "; ".join(diffs) + "). Use a new trace file, or rerun with the "
-                             "original settings to resume.")
+            detail = "; ".join(f"{k}: {old.get(k)!r} in the trace, {config.get(k)!r} now" for k in keys)
+            raise TraceError(f"{where} was written by a search with other {', '.join(keys)} ({detail}); "
+                             "rerun with the original settings to resume, or use a new trace file (--out) "
+                             "to start afresh")
 
     def record(self, plan: Plan, score: float, *, kind: str, flops_ratio: float | None = None,
                seconds: float = 0.0, **meta: Any) -> dict:

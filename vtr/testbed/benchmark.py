@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..benchmarks.jsonl import Sample, Split, read_split, write_split
+from ..errors import InputError
 from ..paths import benchmark_dir
 from . import scenes, tasks
 
@@ -56,7 +57,7 @@ def materialise(root: Path | None = None) -> None:
 
 def load(split: str) -> Split:
     if split not in SPLITS:
-        raise ValueError(f"unknown testbed split {split!r}; expected one of {sorted(SPLITS)}")
+        raise InputError(f"unknown testbed split {split!r}; expected one of {sorted(SPLITS)}")
     folder = benchmark_dir("testbed") / split
     if not (folder / "questions.jsonl").exists():
         materialise()

@@ -542,6 +542,9 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
     the same stage 0 (e.g. another decoder depth) whose vision tower is reused instead of running
     stage 0 (`Checkpoints.reuse_vision`)."""
     recipe, spec = recipe or Recipe(), spec or TestbedSpec()
+    if vision_from is not None and not (_checkpoint_folder(vision_from) / "training.json").exists():
+        raise FileNotFoundError(f"--vision-from {vision_from}: no finished testbed checkpoint there "
+                                f"(no {_checkpoint_folder(vision_from) / 'training.json'})")
     torch.set_num_threads(recipe.threads)
     torch.manual_seed(recipe.seed)
     out.mkdir(parents=True, exist_ok=True)
