@@ -2,6 +2,7 @@
 #   make book        executed book  -> book/_build/html/index.html
 #   make test        unit tests, smoke book (VTR_SMOKE=1), browser tests on it
 #   make book-smoke  quick book     -> book/_build_smoke/_build/html/index.html
+#   make chapter N=04  re-execute one chapter (notebooks/04-*.md) and rebuild the book around it
 #   make testbed     retrain the shipped testbed model
 #   make clean       remove the book builds (book/_build*); the execution caches stay
 # Every target creates .venv from requirements.lock first when it is missing or out of date.
@@ -31,10 +32,10 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book book-smoke test test-unit test-browser chromium testbed clean
+.PHONY: help venv book book-smoke chapter test test-unit test-browser lint chromium testbed clean
 
 help:
-	@sed -n '2,7s/^# //p' Makefile
+	@sed -n '2,8s/^# //p' Makefile
 
 # ------------------------------------------------------------------ environment (internal)
 venv: $(STAMP)
@@ -45,6 +46,10 @@ $(STAMP): requirements.lock pyproject.toml
 	# --no-compile: modules are byte-compiled when first imported, not all of torch/transformers up front.
 	$(PY) -m pip install --no-compile -r requirements.lock
 	$(PY) -m pip install --no-compile --no-deps -e .
+	# `jupyter lab` opens the MyST chapters (notebooks/*.md) as notebooks (jupytext), not as text.
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	echo '{"@jupyterlab/docmanager-extension:plugin": {"defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}}}' \
+	  > $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $@
 
 # ------------------------------------------------------------------ book
@@ -64,15 +69,27 @@ book-smoke: venv
 	if [ $$rc -ne 0 ]; then echo "smoke book build FAILED (exit $$rc)" >&2; exit $$rc; fi
 	@echo "Smoke book: $(CURDIR)/$(SMOKE_HTML)/index.html"
 
+# One chapter: forget its executed copy in the full build's cache, then build as usual (only that
+# chapter executes; the others come from the cache).
+chapter: venv
+	@test -n "$(N)" || { echo "usage: make chapter N=04" >&2; exit 2; }
+	$(PY) .ci/forget_chapter.py --cache $(CACHE) --chapter $(N)
+	$(MAKE) book
+
 # ------------------------------------------------------------------ tests
 # pytest exits 5 when it collects nothing: make fails on any nonzero exit, so that fails too.
 test: venv
+	$(MAKE) lint
 	$(MAKE) test-unit
 	$(MAKE) book-smoke
 	$(MAKE) test-browser
 
 test-unit: venv
 	$(PY) -m pytest -m "not browser"
+
+# The publishing workflow, validated offline against GitHub's workflow schema (vendored in check-jsonschema).
+lint: venv
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 
 test-browser: venv chromium
 	VTR_BOOK_HTML="$${VTR_BOOK_HTML:-$(SMOKE_HTML)}" $(PY) -m pytest -m browser tests/browser

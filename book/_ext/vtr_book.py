@@ -14,6 +14,11 @@
    with filename None and again, in prepare_writing, with filename '', which compare unequal; the
    page then declares the same `const` twice and the browser reports "Identifier 'THEBE_JS_URL'
    has already been declared". Identical scripts are dropped here, keeping the first.
+
+3. Takes the repository URL from one place: `repository-code` in the top-level CITATION.cff when
+   it is set, else, in a GitHub Actions run, the repository being built (GITHUB_SERVER_URL /
+   GITHUB_REPOSITORY: a fork publishes with its own URL). With a URL the pages get the repository
+   button; without one (a local build of an unpublished clone) they get none.
 """
 from __future__ import annotations
 
@@ -34,6 +39,26 @@ def _place_cache(app, config) -> None:
     config.nb_execution_cache_path = str(path)
 
 
+def repository_url(root: Path) -> str:
+    """The book's repository URL (see 3. above); "" when none is known."""
+    cff = root / "CITATION.cff"
+    if cff.exists():
+        for line in cff.read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() == "repository-code" and value.strip().strip("'\""):
+                return value.strip().strip("'\"")
+    server, repo = os.environ.get("GITHUB_SERVER_URL", ""), os.environ.get("GITHUB_REPOSITORY", "")
+    return f"{server}/{repo}" if server and repo else ""
+
+
+def _set_repository(app, config) -> None:
+    url = repository_url(Path(app.srcdir).parent)
+    if url:
+        options = dict(config.html_theme_options or {})
+        options.update(repository_url=url, use_repository_button=True, path_to_docs="book")
+        config.html_theme_options = options
+
+
 def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     scripts = context.get("script_files")
     if not isinstance(scripts, list):
@@ -51,6 +76,7 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
 def setup(app):
     # priority < 500: runs before myst-nb reads the value on builder-inited
     app.connect("config-inited", _place_cache, priority=400)
+    app.connect("config-inited", _set_repository, priority=400)
     # late: after the themes and extensions have added their per-page scripts
     app.connect("html-page-context", _dedupe_scripts, priority=900)
     return {"version": "0.1", "parallel_read_safe": True, "parallel_write_safe": True}

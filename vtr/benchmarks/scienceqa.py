@@ -33,7 +33,7 @@ def read(folder: Path | str, limit: int | None = None, split: str = "test",
     folder = Path(folder)
     problems = json.loads(require(folder / "problems.json", "ScienceQA problems file").read_text())
     pids = json.loads(require(folder / "pid_splits.json", "ScienceQA splits file").read_text())[split]
-    if images is None:  # the brief's layout `folder/test/...`, or LLaVA's `folder/images/test/...`
+    if images is None:  # the layout `folder/test/...`, or LLaVA's `folder/images/test/...`
         images = folder / "images" if (folder / "images" / split).is_dir() else folder
     root = Path(images)
     require(root / split, "ScienceQA image folder")

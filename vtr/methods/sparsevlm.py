@@ -19,8 +19,8 @@ Here:
   those whose attention mass on the present vision tokens (mean over heads) is strictly above the
   mean mass of those text rows (all of them if none is above, e.g. a single row; the last token
   if the sample has no text after the image). The code picks raters once, from the projected
-  embeddings; the brief for this project asks for the attention at each stage, which is also
-  what the paper's text describes (relevance from the layer's attention);
+  embeddings; we take the attention at each stage, which is also what the paper's text
+  describes (relevance from the layer's attention);
 * score = mean over raters of the head-mean attention; top-k per sample, ties to lower position;
 * counts: `setting` 192 (default), 128 or 64 selects the paper's list, rescaled by n / 576 (or
   `counts=` for a custom triple in tokens of n); counts are capped by n and made non-increasing;

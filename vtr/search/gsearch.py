@@ -7,7 +7,7 @@ layer finds the optimal reduction strategy, i.e. the least keep count per layer 
 accuracy of the unpruned model (within a tolerance). The first LLM layer keeps every token (its
 attention ranking is unreliable).
 
-The paper is silent on the inner search; we chose (PAPERS.md section 1):
+The paper is silent on the inner search; we chose:
 
 * reference = score of the full plan (or the `reference` given); a plan is *feasible* when
   `score >= reference - tolerance` (1e-12 float slack). `tolerance` is absolute, on the scorer's

@@ -3,7 +3,7 @@
 Paper (Zhao et al., arXiv 2412.00556, CVPR 2025, Scenario II): the keep rate of each layer follows
 a sigmoid shaped after the G-Search curve; its parameters are optimised by Bayesian Optimization
 for the best accuracy at a given reduction budget. The public text gives neither the formula nor
-the budget handling; we chose (PAPERS.md section 1):
+the budget handling; we chose:
 
 * curve: r(l) = b + (1 - b) / (1 + exp(k (x_l - a))) with normalised depth x_l = l / (L - 1), so
   parameters transfer across models of different depth. a = midpoint (in depth units), k > 0 =

@@ -11,11 +11,12 @@ Stage 1 - instruction tuning of projector + decoder on multi-turn conversations 
   testbed chapter); the auxiliary target builds the retrieval first, the trigger then copies it.
   Objects per image grow 1 -> 6 over the first 40% of the stage (curriculum). 32 conversations
   per step, each from a fixed set of 6000 training scenes (new questions each time): the shipped recipe
-  since session 8, which answered `attribute` from the image where 16 fresh scenes per step did not.
-  Stage 1 opens with `caption_steps` of captioning (session 9), as LLaVA's alignment stage trains on
+  since the batch32-pool6000 variant, which answered `attribute` from the image where 16 fresh
+  scenes per step did not (data/testbed/ablations/batch32-pool6000/NOTES.md).
+  Stage 1 opens with `caption_steps` of captioning (caption-opening300), as LLaVA's alignment stage trains on
   image-caption pairs: `what is there ? assistant:` -> every object's colour, shape and quadrant in
   reading order, then the word (`tasks.caption`); loss on every caption word. With `caption_every`
-  (session 10) captioning goes on through stage 1: every Nth step is a captioning step.
+  (captions-every4) captioning goes on through stage 1: every Nth step is a captioning step.
 Stage 2 - trigger only: no auxiliary loss, learning rate decays to zero.
 
 Deterministic for a given seed and thread count (step counts, not wall-clock budgets).
@@ -50,7 +51,7 @@ class Recipe:
     vision_norm: float = 0.0   # weight of the feature-scale loss of stage 0 (see `feature_scale_loss`)
     lm_steps: int = 2800       # stage 1 (question-answer and interleaved captioning steps, after the opening captions)
     tune_steps: int = 900      # stage 2
-    batch: int = 32            # images (conversations) per step: 16 did not bind a question to its object (session 8)
+    batch: int = 32            # images (conversations) per step: 16 did not bind a question to its object (batch32-pool6000)
     max_turns: int = 4
     lr: float = 2e-3
     warmup: int = 100
@@ -58,8 +59,8 @@ class Recipe:
     main_start: float = 0.3    # trigger weight: from this at the start to 1 at half of stage 1
     curriculum: float = 0.4    # fraction of stage 1 over which max objects grows 1 -> 6
     family_phases: str = ""    # stage 1 opens with these phases (see `family_schedule`), then all families
-    caption_steps: int = 300   # stage 1 opens with this many captioning steps (before family phases; session 9)
-    caption_every: int = 4     # after those, every Nth step of stage 1 is a captioning step too (0: none; session 10)
+    caption_steps: int = 300   # stage 1 opens with this many captioning steps (before family phases; caption-opening300)
+    caption_every: int = 4     # after those, every Nth step of stage 1 is a captioning step too (0: none; captions-every4)
     scene_pool: int = 6000     # stages 1-3 draw from this many fixed training scenes (0 = a fresh scene each time)
     eval_every: int = 500
     eval_questions: int = 300
@@ -81,7 +82,7 @@ def feature_scale_loss(h: torch.Tensor) -> torch.Tensor:
     toward what a LayerNorm would output. Why: LLaVA's projector reads that pre-LayerNorm residual as
     it is; at its raw scale (per-token norm ~60, varying by token) a decoder trained on it does not
     learn which patch a question word refers to, while the same features layer-normalised it does
-    (data/testbed/attempts/session4/NOTES.md)."""
+    (data/testbed/ablations/binding-probe-features/NOTES.md)."""
     mean = h.mean(-1)
     rms = h.pow(2).mean(-1).clamp_min(1e-8).sqrt()
     return (mean.pow(2) + (rms - 1).pow(2)).mean()
@@ -155,8 +156,9 @@ def family_schedule(phases: str, lm_steps: int) -> list[tuple[tuple[str, ...], i
     `attribute:200,position:150,count+exist:300`. The phases open stage 1 in order; the rest of
     stage 1 (and stage 2) asks every family. Why: mixed from the first step, a from-scratch decoder
     learns which patches a question names for no family but `text` in a CPU budget, while attribute
-    alone learns it within a few hundred steps (data/testbed/attempts/session5-7; other families did
-    not, alone, in the probes' budget)."""
+    alone learns it within a few hundred steps (data/testbed/ablations/vision-norm,
+    curriculum-attribute-first, family-phases-scene-pool; other families did not, alone, in the
+    probes' budget)."""
     plan = []
     for part in filter(None, (x.strip() for x in phases.split(","))):
         name, sep, n = part.partition(":")
@@ -207,10 +209,10 @@ def conversation(scene, rng, tok: WordTokenizer, max_turns: int, families: tuple
 
 class ScenePool:
     """A fixed set of training scenes (`Recipe.scene_pool`), drawn with replacement, like a finite
-    instruction-tuning set seen for several epochs. Why: in the probes of session 7, the same
+    instruction-tuning set seen for several epochs. Why: in the probes of family-phases-scene-pool, the same
     training step (32 images per step) bound a question word to its object 1.5-3x sooner on a fixed
     set of 6000 scenes than on a fresh scene every time; at 16 images per step it did not bind within
-    300 steps either way (data/testbed/attempts/session7/NOTES.md). Questions are still
+    300 steps either way (data/testbed/ablations/family-phases-scene-pool/NOTES.md). Questions are still
     drawn afresh, so a scene comes back with other questions. The pool has 1-6 objects per scene;
     `draw` honours the objects curriculum by drawing among scenes with at most `max_obj` objects."""
 
