@@ -73,3 +73,23 @@ def test_bench_prefill_json_on_a_sized_random_model():
 def test_bench_prefill_names_a_bad_sized_model():
     out = run("bench", "prefill", "--model", "random-llava-big", "--json")
     assert out.returncode != 0 and "random-llava-<hidden>" in out.stderr
+
+
+def test_bench_generate_json_on_a_sized_random_model():
+    out = run("bench", "generate", "--model", "random-llava-64", "--keep", "0.5,0.125", "--new-tokens", "2,5",
+              "--batch", "2", "--repeats", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    rows = json.loads(out.stdout)
+    assert [(r["name"], r["new_tokens"]) for r in rows] == [
+        (name, n) for n in (2, 5) for name in ("unpruned", "keep=0.5", "keep=0.125")]
+    for r in rows:
+        assert r["ttft_ms"] > 0 and r["total_ms"] >= r["ttft_ms"] and r["decode_tokens_per_s"] > 0
+        assert r["kv_bytes"] > 0 and r["prefill_peak_bytes"] > 0 and r["decode_peak_bytes"] > 0
+        if r["name"] != "unpruned":
+            for key in ("ttft_speedup", "decode_speedup", "total_speedup"):
+                assert r[key]["min"] <= r[key]["median"] <= r[key]["max"]
+            # decoding reads the weights and the KV cache: its predicted ratio lies between the two
+            assert r["kv_bytes_ratio"] < r["decode_bytes_ratio"] < 1
+            assert 0 < r["prefill_flops_ratio"] < 1
+    half, eighth = rows[1], rows[2]
+    assert eighth["kv_bytes_ratio"] < half["kv_bytes_ratio"] and eighth["decode_peak_ratio"] <= half["decode_peak_ratio"]

@@ -8,6 +8,10 @@ rounds (so drift of the machine affects all equally) and reports medians as rati
   efficiency  = speedup * flops_ratio (1.0 = exactly the speedup FLOPs predict)
   overhead    = time in the engine's selection hooks (scoring, top-k, gather) / unpruned prefill
   kv_bytes_ratio = bytes of the KV cache after prefill, pruned / unpruned (measured on the tensors)
+
+`generate(model, inputs, plans, new_tokens)` measures end-to-end generation the same way: time to
+first token, decode tokens per second and total time per output length, peak memory of prefill
+and decoding, KV-cache bytes, each pruned vs unpruned with the FLOPs- and bytes-predicted ratios.
 """
 from __future__ import annotations
 
@@ -105,3 +109,103 @@ def decode(model, inputs: dict, plan: Plan, new_tokens: int = 16, repeats: int =
     med = lambda rows, i: statistics.median(r[i] for r in rows)  # noqa: E731
     return {"ttft_speedup": med(base, 0) / med(pruned, 0), "decode_speedup": med(base, 1) / med(pruned, 1),
             "kv_bytes_ratio": med(pruned, 2) / med(base, 2)}
+
+
+def _param_bytes(module) -> int:
+    return sum(p.numel() * p.element_size() for p in module.parameters())
+
+
+def _generate_once(model, inputs: dict, policy, new_tokens: int, measure=None) -> dict:
+    """One prefill and `new_tokens` greedy decode steps under `policy` (no early stop, so every
+    run decodes the same number of tokens). With `measure` (a `PeakMemory` factory), the peak
+    bytes of the prefill and of the decode phase instead of times."""
+    import contextlib
+
+    def phase():
+        return measure() if measure is not None else contextlib.nullcontext()
+
+    with prune(model, policy):
+        with phase() as m_pre:
+            t0 = time.perf_counter()
+            out = model(**inputs, use_cache=True, logits_to_keep=1)
+            nxt = out.logits[:, -1:].argmax(-1)
+            ttft = time.perf_counter() - t0
+        cache = out.past_key_values
+        kv = _kv_bytes(cache)
+        mask = inputs["attention_mask"]
+        with phase() as m_dec:
+            t1 = time.perf_counter()
+            for _ in range(new_tokens):
+                mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
+                out = model(input_ids=nxt, attention_mask=mask, past_key_values=cache, use_cache=True,
+                            logits_to_keep=1)
+                nxt = out.logits[:, -1:].argmax(-1)
+            decode = time.perf_counter() - t1
+    if measure is not None:
+        return {"prefill_peak_bytes": m_pre.peak_bytes, "decode_peak_bytes": m_dec.peak_bytes, "kv_bytes": kv}
+    return {"ttft": ttft, "decode": decode, "total": ttft + decode, "kv_bytes": kv}
+
+
+def _spread(values: list[float]) -> dict:
+    return {"median": round(statistics.median(values), 4), "min": round(min(values), 4),
+            "max": round(max(values), 4)}
+
+
+@torch.inference_mode()
+def generate(model, inputs: dict, plans: dict[str, Plan], new_tokens: list[int], repeats: int = 5,
+             warmup: int = 1, query: str = "last", source: str = "previous") -> list[dict]:
+    """End-to-end generation, pruned vs unpruned, per plan and output length, in one process.
+
+    For each output length, rounds interleave the unpruned run and every plan's run (so the
+    machine's drift affects all alike); each round gives paired ratios (unpruned / pruned time) of
+    time to first token, decode time and total time; reported as median and range over rounds,
+    beside the absolute medians. Predicted ratios beside them: `prefill_flops_ratio` (whole
+    prefill FLOPs, `vtr.flops.prefill_flops`) for the first token, and for decoding, which reads
+    the decoder's weights and its KV cache once per token, `decode_bytes_ratio` = (decoder weight
+    bytes + pruned KV bytes) / (decoder weight bytes + unpruned KV bytes) at the end of prefill.
+    Peak memory of prefill and of decoding (`vtr.memory.PeakMemory`) comes from one extra,
+    untimed run per plan at the longest length."""
+    from .memory import PeakMemory
+
+    policies = {"unpruned": Policy(), **{name: PlanPolicy(plan, query=query, source=source)
+                                         for name, plan in plans.items()}}
+    device = next(model.parameters()).device
+    lm = model.get_decoder() if hasattr(model, "get_decoder") else model
+    weights = _param_bytes(lm) + _param_bytes(model.get_output_embeddings())
+    n_img = inputs["input_ids"].shape[0]
+    flops = {}
+    for name, p in policies.items():
+        with prune(model, p) as s:
+            model(**inputs, use_cache=False, logits_to_keep=1)
+        flops[name] = prefill_flops(model, s.last_stats["token_counts"].tolist(), n_img)
+    memory = {name: _generate_once(model, inputs, p, max(new_tokens), measure=lambda: PeakMemory(device))
+              for name, p in policies.items()}
+    rows = []
+    for n in new_tokens:
+        runs = {name: [] for name in policies}
+        for r in range(warmup + repeats):
+            for name, p in policies.items():
+                res = _generate_once(model, inputs, p, n)
+                if r >= warmup:
+                    runs[name].append(res)
+        base = runs["unpruned"]
+        for name in policies:
+            mine = runs[name]
+            med = lambda key: statistics.median(x[key] for x in mine)  # noqa: E731
+            row = {"name": name, "new_tokens": n, "batch": n_img,
+                   "ttft_ms": round(med("ttft") * 1e3, 2), "total_ms": round(med("total") * 1e3, 2),
+                   "decode_tokens_per_s": round(n * n_img / med("decode"), 1),
+                   "kv_bytes": mine[0]["kv_bytes"], "prefill_peak_bytes": memory[name]["prefill_peak_bytes"],
+                   "decode_peak_bytes": memory[name]["decode_peak_bytes"]}
+            if name != "unpruned":
+                row["keep"] = plans[name].keep[-1] / plans[name].n_vision
+                for key in ("ttft", "decode", "total"):
+                    row[f"{key}_speedup"] = _spread([b[key] / m[key] for b, m in zip(base, mine)])
+                kv_base = base[0]["kv_bytes"]
+                row["prefill_flops_ratio"] = round(flops[name] / flops["unpruned"], 4)
+                row["kv_bytes_ratio"] = round(mine[0]["kv_bytes"] / kv_base, 4)
+                row["decode_bytes_ratio"] = round((weights + mine[0]["kv_bytes"]) / (weights + kv_base), 4)
+                for key in ("prefill_peak_bytes", "decode_peak_bytes"):
+                    row[key.replace("_bytes", "_ratio")] = round(memory[name][key] / max(1, memory["unpruned"][key]), 4)
+            rows.append(row)
+    return rows

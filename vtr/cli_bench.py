@@ -1,10 +1,10 @@
-"""`vtr bench prefill|decode`: measured speed and memory next to FLOPs, printed as JSON."""
+"""`vtr bench prefill|generate`: measured speed and memory next to FLOPs, printed as JSON."""
 from __future__ import annotations
 
 import argparse
 import json
 
-from .cli_args import MODEL_HELP, benches, fractions, nonnegative_int, positive_int
+from .cli_args import MODEL_HELP, benches, fractions, nonnegative_int, positive_int, positive_ints
 
 
 def bench_inputs(runner, split, batch: int) -> dict:
@@ -56,6 +56,31 @@ def _prefill(args) -> int:
     return 0
 
 
+def _model_and_inputs(args):
+    if args.model.startswith(SIZED):
+        return sized_inputs(args.model, args.batch)
+    from .models import load, load_split
+
+    runner = load(args.model)
+    split = load_split(args.model, "test", bench=args.bench, data=args.data)
+    return runner.model, bench_inputs(runner, split, args.batch), runner.n_vision
+
+
+def _generate(args) -> int:
+    import torch
+
+    from .bench import generate, keep_plans
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model, inputs, n_vision = _model_and_inputs(args)
+    n_layers = model.config.get_text_config().num_hidden_layers
+    rows = generate(model, inputs, keep_plans(n_layers, n_vision, args.keep, args.layer), args.new_tokens,
+                    repeats=args.repeats, query=args.query, source=args.source)
+    print(json.dumps(rows, indent=None if args.json else 2))
+    return 0
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed / memory benchmarks (JSON)")
     s = p.add_subparsers(dest="bench_command", required=True)
@@ -75,3 +100,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--threads", type=nonnegative_int, default=0, help="torch threads (0: torch's default)")
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_prefill)
+    g = s.add_parser("generate", help="end-to-end generation: time to first token, decode tokens/s, total time per "
+                                      "output length, peak memory, KV bytes, pruned vs unpruned")
+    g.add_argument("--model", default="testbed", help=f"{MODEL_HELP}, or {SIZED}<hidden> (random-init, for speed only)")
+    g.add_argument("--bench", default="testbed", choices=benches(), metavar="BENCH",
+                   help=f"one of: {', '.join(benches())}")
+    g.add_argument("--data")
+    g.add_argument("--keep", type=fractions, default=[0.25], help="comma-separated keep rates in (0, 1]")
+    g.add_argument("--new-tokens", type=positive_ints, default=[16, 128, 512],
+                   help="comma-separated output lengths (greedy, no early stop)")
+    g.add_argument("--layer", type=positive_int, default=1, help="first layer that sees the reduced set")
+    g.add_argument("--batch", type=positive_int, default=8)
+    g.add_argument("--repeats", type=positive_int, default=3, help="timed rounds per output length (after a warm-up)")
+    g.add_argument("--query", default="last", choices=["last", "text_mean"])
+    g.add_argument("--source", default="previous", choices=["previous", "current"])
+    g.add_argument("--threads", type=nonnegative_int, default=0, help="torch threads (0: torch's default)")
+    g.add_argument("--json", action="store_true")
+    g.set_defaults(func=_generate)
