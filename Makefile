@@ -3,7 +3,7 @@
 #   make test        unit tests, smoke book (VTR_SMOKE=1), browser tests on it
 #   make book-smoke  quick book     -> book/_build_smoke/_build/html/index.html
 #   make chapter N=04  re-execute one chapter (notebooks/04-*.md) and rebuild the book around it
-#   make testbed     retrain the shipped testbed model
+#   make testbed     retrain the shipped testbed model (make testbed-deep: the 16-layer one)
 #   make clean       remove the book builds (book/_build*); the execution caches stay
 # Every target creates .venv from requirements.lock first when it is missing or out of date.
 
@@ -32,7 +32,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book book-smoke chapter test test-unit test-browser lint chromium testbed clean
+.PHONY: help venv book book-smoke chapter test test-unit test-browser lint chromium testbed testbed-deep clean
 
 help:
 	@sed -n '2,8s/^# //p' Makefile
@@ -106,6 +106,9 @@ chromium:
 # ------------------------------------------------------------------ testbed, cleaning
 testbed: venv
 	$(VENV)/bin/vtr testbed train
+
+testbed-deep: venv
+	$(VENV)/bin/vtr testbed train --out data/testbed/deep --spec text_layers=16 --vision-from testbed
 
 clean:
 	rm -rf book/_build book/_build_*

@@ -59,7 +59,7 @@ def testbed_accuracy() -> dict:
     return cached("testbed_accuracy", compute)
 
 
-# The project's accuracy target for the testbed (issue "The testbed"), in the trigger format.
+# The testbed's accuracy target, in the trigger format.
 TARGET_OVERALL, TARGET_FAMILY = 0.90, 0.80
 
 

@@ -1,35 +1,48 @@
-"""The shipped checkpoint loads, is the LLaVA class with SDPA, and reproduces its recorded accuracy."""
+"""The shipped checkpoints load, are the LLaVA class with SDPA, and reproduce their recorded accuracy;
+the deep testbed shares the 8-layer testbed's vision tower (stage 0 reused, not retrained)."""
+import hashlib
 import json
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
-from vtr.paths import testbed_model_dir
-
-pytestmark = pytest.mark.skipif(not (testbed_model_dir() / "model.safetensors").exists(),
-                                reason="no trained testbed checkpoint in data/testbed/model")
+from vtr.paths import TESTBEDS, testbed_model_dir
 
 
-def test_checkpoint_loads_and_reproduces_recorded_accuracy():
+@pytest.mark.parametrize("name", list(TESTBEDS))
+def test_checkpoint_loads_and_reproduces_recorded_accuracy(name):
     from transformers import LlavaForConditionalGeneration
 
     from vtr.evaluate import TestbedRunner, evaluate
     from vtr.testbed.benchmark import load
     from vtr.testbed.model import load_testbed
 
-    model, _ = load_testbed()
+    folder = testbed_model_dir(name)
+    model, _ = load_testbed(folder)
     assert isinstance(model, LlavaForConditionalGeneration)
     assert model.config.text_config._attn_implementation == "sdpa"
-    assert model.config.text_config.num_hidden_layers >= 8
-    recorded = json.loads((testbed_model_dir() / "eval_slice.json").read_text())
+    spec = json.loads((folder / "testbed_spec.json").read_text())
+    assert model.config.text_config.num_hidden_layers == spec["text_layers"]
+    recorded = json.loads((folder / "eval_slice.json").read_text())
     split = load("test").subset(recorded["n"])
-    got = evaluate(TestbedRunner(model), split, progress=False)["metrics"]
+    got = evaluate(TestbedRunner(model, name), split, progress=False)["metrics"]
     assert got["overall"] == pytest.approx(recorded["overall"], abs=1e-9)
     assert got["families"] == pytest.approx(recorded["families"], abs=1e-9)
 
 
-def test_sha256_matches():
-    import hashlib
+@pytest.mark.parametrize("name", list(TESTBEDS))
+def test_sha256_matches(name):
+    folder = testbed_model_dir(name)
+    expected = (folder / "model.safetensors.sha256").read_text().split()[0]
+    assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == expected
 
-    expected = (testbed_model_dir() / "model.safetensors.sha256").read_text().split()[0]
-    h = hashlib.sha256((testbed_model_dir() / "model.safetensors").read_bytes()).hexdigest()
-    assert h == expected
+
+def test_the_deep_testbed_is_deeper_and_reuses_the_vision_tower():
+    shallow, deep = (load_file(str(testbed_model_dir(n) / "model.safetensors")) for n in ("testbed", "testbed-deep"))
+    tower = sorted(k for k in shallow if k.startswith("vision_tower."))
+    assert tower and tower == sorted(k for k in deep if k.startswith("vision_tower."))
+    assert all(torch.equal(shallow[k], deep[k]) for k in tower)
+    layers = {n: json.loads((testbed_model_dir(n) / "config.json").read_text())["text_config"]["num_hidden_layers"]
+              for n in ("testbed", "testbed-deep")}
+    assert layers["testbed-deep"] >= 2 * layers["testbed"]

@@ -35,6 +35,10 @@ phases the model would have used without pruning); "renumber" renumbers survivor
 at each pruning step (1-D RoPE only). Until something is pruned, the model's own tensors pass
 through untouched, so a keep-all policy is bit-identical to the unpatched model.
 
+The last token of every sample always survives (also when it is an image token: the layer then
+keeps one vision token more than the policy chose), so the output's last row is always the
+prompt's last position.
+
 Batches: selection is per sample; samples that keep different numbers of tokens are left-padded
 inside the layer and masked.
 """
@@ -336,13 +340,14 @@ class PruningSession:
         """Drop unkept vision tokens: compact each sample to the left-padded survivors."""
         st = self.state
         B, T, _ = hidden.shape
-        if getattr(self.policy, "may_drop_text", False):
-            # text may go too (CLS-knee stage 2), but never the last token: it produces the output
-            T_ar = torch.arange(T, device=hidden.device)
-            last = torch.where(st.valid, T_ar, -1).amax(1, keepdim=True) == T_ar
+        # never the last token, even when it is an image token (a prompt ending with the image): it
+        # produces the output, and `logits[:, -1]` must stay the model's next-token row
+        T_ar = torch.arange(T, device=hidden.device)
+        last = torch.where(st.valid, T_ar, -1).amax(1, keepdim=True) == T_ar
+        if getattr(self.policy, "may_drop_text", False):  # text may go too (CLS-knee stage 2)
             survive = st.valid & (keep | last)
         else:
-            survive = st.valid & (keep | ~st.vision)
+            survive = st.valid & (keep | ~st.vision | last)
         n = survive.sum(1)
         width = int(n.max())
         # order: padding slots first (left padding), then survivors in original order

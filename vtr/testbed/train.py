@@ -18,6 +18,10 @@ Stage 1 - instruction tuning of projector + decoder on multi-turn conversations 
   reading order, then the word (`tasks.caption`); loss on every caption word. With `caption_every`
   (captions-every4) captioning goes on through stage 1: every Nth step is a captioning step.
 Stage 2 - trigger only: no auxiliary loss, learning rate decays to zero.
+With `expand_from`, stages 1-2 start from a finished testbed's decoder expanded to this depth
+(`expand_decoder`) instead of a random one: how the 16-layer testbed is made, because from scratch
+its decoder did not bind questions to objects within the 8-layer recipe's steps
+(data/testbed/ablations/deep16-from-scratch/).
 
 Deterministic for a given seed and thread count (step counts, not wall-clock budgets).
 Resumable: the vision tower is saved after stage 0, and stages 1-2 every `checkpoint_every` steps
@@ -67,6 +71,8 @@ class Recipe:
     polish_steps: int = 0      # stage 3 (optional): trigger only, fresh optimiser, lower learning rate
     polish_lr: float = 5e-4
     checkpoint_every: int = 250  # stage 1-2 steps between resumable checkpoints (out/checkpoint/)
+    expand_from: str = ""      # a finished testbed (name or folder) whose decoder initialises this one by block
+                               # expansion (`expand_decoder`); its vision tower is reused; "" = from scratch
 
 
 # --------------------------------------------------------------------------- stage 0
@@ -544,6 +550,9 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
     the same stage 0 (e.g. another decoder depth) whose vision tower is reused instead of running
     stage 0 (`Checkpoints.reuse_vision`)."""
     recipe, spec = recipe or Recipe(), spec or TestbedSpec()
+    given = vision_from  # what the command line said (the COMMAND file repeats it)
+    if recipe.expand_from and vision_from is None:
+        vision_from = recipe.expand_from  # an expanded decoder keeps the tower it was trained with
     if vision_from is not None and not (_checkpoint_folder(vision_from) / "training.json").exists():
         raise FileNotFoundError(f"--vision-from {vision_from}: no finished testbed checkpoint there "
                                 f"(no {_checkpoint_folder(vision_from) / 'training.json'})")
@@ -571,6 +580,9 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
         if not ckpt.resume_vision(model):
             train_vision(model, recipe, log)
             ckpt.save_vision(model, clock())
+        if recipe.expand_from:  # overwritten by a saved stage 1-2 checkpoint on resume
+            from .model import load_testbed
+            expand_decoder(model, load_testbed(_checkpoint_folder(recipe.expand_from))[0])
         train_language(model, recipe, log, heldout_split(recipe.eval_questions), ckpt)
     else:  # stages 0-2 were saved by an earlier run of the same recipe: continue with stage 3
         from transformers import LlavaForConditionalGeneration
@@ -587,8 +599,36 @@ def train(out: Path, recipe: Recipe | None = None, spec: TestbedSpec | None = No
     save_testbed(model, WordTokenizer(), spec, out, extra=meta)
     if ckpt is not None:
         ckpt.clear()
-    finalize(out, recipe, spec=spec, vision_from=vision_from)
+    finalize(out, recipe, spec=spec, vision_from=given)
     return meta
+
+
+def expand_decoder(model, source) -> None:
+    """Initialise `model`'s projector, embeddings, decoder, norm and LM head from `source`, a testbed
+    with a divisor of this decoder's depth, by block expansion (LLaMA Pro, Wu et al. 2024): source
+    layer i becomes layers r i .. r i + r - 1 (r = depth ratio), each a copy of it, the copies after
+    the first with their attention output and MLP down projections zeroed, so that they start as the
+    identity (a pre-norm residual block whose outputs are zero) and the expanded model computes
+    exactly what `source` computes. Training then moves every layer, the new ones from there."""
+    src, dst = source.model.language_model, model.model.language_model
+    n_src, n_dst = len(src.layers), len(dst.layers)
+    if n_dst % n_src:
+        raise ValueError(f"block expansion needs a multiple of the source depth: {n_dst} layers from {n_src}")
+    r = n_dst // n_src
+    with torch.no_grad():
+        for i, layer in enumerate(src.layers):
+            for j in range(r):
+                new = dst.layers[r * i + j]
+                new.load_state_dict(layer.state_dict())
+                if j:
+                    for proj in (new.self_attn.o_proj, new.mlp.down_proj):
+                        proj.weight.zero_()
+                        if proj.bias is not None:
+                            proj.bias.zero_()
+        dst.embed_tokens.load_state_dict(src.embed_tokens.state_dict())
+        dst.norm.load_state_dict(src.norm.state_dict())
+        model.lm_head.load_state_dict(source.lm_head.state_dict())
+        model.model.multi_modal_projector.load_state_dict(source.model.multi_modal_projector.state_dict())
 
 
 def _checkpoint_folder(name: str) -> Path:

@@ -16,7 +16,7 @@ caption (added for caption-opening300): a phase named `caption` trains LLaVA-sta
     per object in reading order of the cells, then `written <word>`) and <eos>; loss on every caption word.
 width, heads, inter (added for caption-opening300): decoder hidden size, attention heads, MLP size (default: the testbed's).
 towerfile: optional safetensors of another vision tower (save_vision format).
-feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the issue's prototype check).
+feats: tower (shipped frozen vision tower) | tower_ln (+ its post_layernorm) | tower_std (standardised) | ideal (one-hot per-patch labels, as in the first prototype check).
 Exploratory, not part of vtr.
 """
 import json

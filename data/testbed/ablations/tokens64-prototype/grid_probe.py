@@ -1,7 +1,7 @@
 """Probe: the shipped recipe, shortened, on a coarser patch grid (same 96 px scenes).
 
 usage: python grid_probe.py OUT PATCH VISION_STEPS LM_STEPS TUNE_STEPS [BATCH [EVAL_EVERY]]
-PATCH 12 -> 8x8 = 64 vision tokens (the issue's prototype size); PATCH 8 -> 144 (shipped).
+PATCH 12 -> 8x8 = 64 vision tokens (the first prototype size); PATCH 8 -> 144 (shipped).
 Exploratory; not part of vtr. Patches the scene module's grid constants before anything uses them.
 """
 import sys

@@ -1,4 +1,4 @@
-"""Probe: the issue's prototype stage 1, as literally as it is described, on our generator.
+"""Probe: the first prototype stage 1, as literally as it is described, on our generator.
 
 Single-turn `<bos> <image>*N question` with the loss ONLY at the last question word (no trigger, no
 multi-turn), 8 scenes x 4 questions = 32 sequences per step, lr 2e-3 warm-up/hold/cosine, objects
