@@ -107,8 +107,12 @@ chromium:
 testbed: venv
 	$(VENV)/bin/vtr testbed train
 
+# The 16-layer testbed: its decoder starts from the 8-layer one by block expansion (Recipe.expand_from),
+# then trains 1400 steps; data/testbed/deep/COMMAND records the same command.
 testbed-deep: venv
-	$(VENV)/bin/vtr testbed train --out data/testbed/deep --spec text_layers=16 --vision-from testbed
+	$(VENV)/bin/vtr testbed train --out data/testbed/deep --spec text_layers=16 --set expand_from=testbed \
+	  --set caption_steps=0 --set lm_steps=800 --set tune_steps=600 --set lr=0.0005 --set warmup=50 \
+	  --set curriculum=0 --set main_start=1 --set eval_every=250
 
 clean:
 	rm -rf book/_build book/_build_*

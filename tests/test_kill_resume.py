@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-EVAL = ["eval", "--method", "fastv", "--budget", "0.25", "--limit", "96", "--batch-size", "4", "--no-speed", "--json"]
-PSIG = ["search", "psigmoid", "--budget", "0.5", "--limit", "24", "--n-iter", "5", "--json"]
+EVAL = ["eval", "--method", "fastv", "--budget", "0.25", "--limit", "400", "--batch-size", "4", "--no-speed", "--json"]
+PSIG = ["search", "psigmoid", "--budget", "0.5", "--limit", "96", "--n-iter", "5", "--json"]
 
 
 def _env(results: Path) -> dict:
@@ -57,11 +57,11 @@ def test_eval_killed_and_rerun_gives_the_same_record_without_repeating_samples(t
 
     _kill_when(EVAL, results, lambda: run_file() is not None and len(_lines(run_file())) >= 1 + 3 * 4)
     before = _lines(run_file())
-    assert 1 + 3 * 4 <= len(before) < 1 + 96  # header + some batches, not all
+    assert 1 + 3 * 4 <= len(before) < 1 + 400  # header + some batches, not all
     resumed = _run(EVAL, results)
     after = _lines(run_file())
     ids = [json.loads(line)["id"] for line in after[1:]]
-    assert len(ids) == len(set(ids)) == 96  # every sample once: none evaluated twice
+    assert len(ids) == len(set(ids)) == 400  # every sample once: none evaluated twice
     kept = [line for line in before if line.endswith("}")]  # a torn last line is dropped, not kept
     assert after[:len(kept)] == kept
     assert resumed == clean
@@ -78,5 +78,10 @@ def test_psigmoid_killed_and_rerun_gives_the_same_plan_without_rescoring(tmp_pat
     keys = [json.loads(line)["key"] for line in after[1:]]
     assert len(keys) == len(set(keys))  # no plan scored twice
     assert after[:len(before) - 1] == before[:-1]
+    kept = sum(line.endswith("}") for line in before[1:])  # finished evaluations before the kill
+    assert resumed.pop("new_evaluations") == clean["evaluations"] - kept
+    assert clean.pop("new_evaluations") == clean["evaluations"] == len(after) - 1
     assert resumed == clean
-    assert len(after) - 1 == clean["evaluations"]
+    again = _run(args, tmp_path / "r2")
+    assert again.pop("new_evaluations") == 0  # an identical rerun repeats nothing
+    assert again == clean

@@ -185,11 +185,12 @@ def per_sample_correct(experiment: str, method: str, budget, kind: str = "keep",
 
     split = load("test").subset(experiments.limits()["test"])
     tag = experiments.run_tag("testbed", None, experiment, method, budget, kind, "test", len(split), seed, hp)
+    from .evaluate import read_run
+
     path = experiments._run_dir() / f"{tag}.jsonl"
-    preds = {}
-    for line in path.read_text().splitlines():
-        r = json.loads(line)
-        preds[r["id"]] = r["pred"]
+    if not path.exists():
+        raise FileNotFoundError(f"no run file {path}: evaluate {method} at {budget} ({experiment}) first")
+    preds = {sid: r["pred"] for sid, r in read_run(path).items()}
     return np.array([preds[s.id] == s.answer for s in split.samples], dtype=float)
 
 

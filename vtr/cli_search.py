@@ -39,7 +39,8 @@ def _gsearch(args) -> int:
                   args.tolerance,
                   start_layer=args.start_layer, flops_fn=lambda p: info.cost(p, "flops"), trace=trace)
     out = {"plan": list(res.plan.keep), "flops_ratio": res.flops_ratio, "val_score": res.score,
-           "reference": res.reference, "evaluations": res.evaluations, "keep_rate": res.plan.mean_keep_rate}
+           "reference": res.reference, "evaluations": res.evaluations, "new_evaluations": res.scorer_calls,
+           "keep_rate": res.plan.mean_keep_rate}
     print(json.dumps(out, indent=None if args.json else 2))
     return 0
 
@@ -62,7 +63,8 @@ def _psigmoid(args) -> int:
                           args.budget, kind=args.kind, init=init, n_iter=args.n_iter, seed=args.seed, trace=trace,
                           flops_fn=lambda p: info.cost(p, "flops"))
     out = {"plan": list(res.plan.keep), "flops_ratio": res.flops_ratio, "val_score": res.score,
-           "evaluations": res.evaluations, "params": res.params.__dict__, "budget": args.budget,
+           "evaluations": res.evaluations, "new_evaluations": res.scorer_calls, "params": res.params.__dict__,
+           "budget": args.budget, "keep_rate": res.plan.mean_keep_rate,
            "kind": args.kind, "budget_achieved": res.budget_achieved}
     print(json.dumps(out, indent=None if args.json else 2))
     return 0

@@ -7,10 +7,10 @@ Records are appended (never rewritten); `load` returns the latest record per key
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
+from . import journal
 from .paths import results_dir
 
 
@@ -32,10 +32,7 @@ def append(record: dict, path: Path | None = None) -> dict:
     path = path or store_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {**record, "versions": versions(), "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    journal.append(path, [record])
     return record
 
 
@@ -48,10 +45,7 @@ def load(path: Path | None = None, experiment: str | None = None) -> list[dict]:
     if not path.exists():
         return []
     latest = {}
-    for line in path.read_text().splitlines():
-        if not line.strip():
-            continue
-        rec = json.loads(line)
+    for rec in journal.read(path):  # a torn last line (killed run) is dropped
         if experiment is None or rec.get("experiment") == experiment:
             latest[tuple(json.dumps(rec.get(k)) for k in KEY)] = rec
     return list(latest.values())
@@ -64,8 +58,7 @@ def find(records: list[dict], **match) -> list[dict]:
 def save_json(name: str, obj) -> Path:
     """Save a non-record result (a curve, a matrix) as results/<profile>/<name>.json."""
     path = results_dir() / f"{name}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=1))
+    journal.write_atomic(path, json.dumps(obj, indent=1))
     return path
 
 

@@ -13,8 +13,10 @@ Here:
 * layers round(L x / 32) for x = 2, 6, 15, at least 1 and strictly increasing while depth allows
   (2/6/15 for L = 32, 1/2/3 for L = 4), or `layers=`. "Sparsify at layer l" is read as
   `keep[l]` = the stage count: the tokens are ranked on layer l's input with layer l's own q/k
-  (the code ranks inside layer l with its attention map and prunes its output; the
-  engine's convention, shared with FastV and PDrop, is to decide before the layer);
+  (`source="current"`, the default). The code ranks inside layer l with layer l's attention map
+  and prunes layer l's output: the same scores, so the same tokens, applied one layer later
+  (layer l itself still sees every token). `source="previous"` ranks the tokens entering layer l
+  by layer l-1's map instead (FastV's reading of "the attention at the previous layer");
 * raters, per sample and per stage: among the text tokens after the image (`view.text_query`),
   those whose attention mass on the present vision tokens (mean over heads) is strictly above the
   mean mass of those text rows (all of them if none is above, e.g. a single row; the last token
@@ -110,11 +112,11 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", l
     return plan_at(lo)
 
 
-def raters(view: LayerView) -> torch.Tensor:
+def raters(view: LayerView, source: str = "current") -> torch.Tensor:
     """(B, T) bool: the text rows (of view.text_query) whose head-mean attention mass on the present
     vision tokens is strictly above the mean over those rows; all rows when none is above; the last
     token when a sample has no text row after the image."""
-    probs, rows, row_valid = view.attention(view.text_query)
+    probs, rows, row_valid = view.attention(view.text_query, source)
     vis = (view.vision & view.valid).float()
     mass = torch.einsum("bqt,bt->bq", probs.float().mean(1), vis)            # (B, Q)
     mean = S.reduce_queries(mass[..., None], row_valid)                      # (B, 1)
@@ -132,8 +134,8 @@ def raters(view: LayerView) -> torch.Tensor:
 
 
 class SparseVLMPolicy(SelectionPolicy):
-    def __init__(self, plan: Plan, scale_to_input: bool = False):
-        super().__init__(plan, scale_to_input=scale_to_input)
+    def __init__(self, plan: Plan, scale_to_input: bool = False, source: str = "current"):
+        super().__init__(plan, scale_to_input=scale_to_input, source=source)
         self.log: list = []   # (layer, raters mask) of the last prefill, for inspection
 
     def start(self, batch_size: int) -> None:
@@ -141,16 +143,17 @@ class SparseVLMPolicy(SelectionPolicy):
         self.log = []
 
     def select(self, layer, view, k):
-        r = raters(view)
+        r = raters(view, self.source)
         self.log.append((layer, r))
-        return view.keep_top(k, query=r)
+        return view.keep_top(k, query=r, source=self.source)
 
 
 @register("sparsevlm")
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
          setting: int = 192, counts: Sequence[float] | None = None, recycle: bool = False,
-         scale_to_input: bool = False):
+         scale_to_input: bool = False, source: str = "current"):
     if recycle:
         raise NotImplementedError("SparseVLM token recycling (merging pruned tokens into kept ones) is not "
                                   "implemented: the engine only removes tokens; use recycle=False")
-    return SparseVLMPolicy(plan_for(info, budget, kind, layers, setting, counts), scale_to_input=scale_to_input)
+    return SparseVLMPolicy(plan_for(info, budget, kind, layers, setting, counts), scale_to_input=scale_to_input,
+                           source=source)
