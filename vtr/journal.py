@@ -1,10 +1,11 @@
 """Append-only JSONL files that a killed process cannot corrupt.
 
 Every append writes whole lines, then flushes and fsyncs, so a record is either on disk or not.
-A process killed mid-write leaves at most one torn last line (no final newline, or not JSON);
-`read` drops it with a warning and cuts it from the file, so the next append starts on a clean
-line and the torn record is never trusted. A bad line anywhere else is an error: the file was
-edited or is not a journal.
+A process killed mid-write leaves at most one torn last line; `read` drops it with a warning and
+cuts it from the file, so the next append starts on a clean line and the torn record is never
+trusted. A last line that is a complete JSON object but lacks its newline is kept (no proper
+prefix of a JSON object is itself one, so it is whole) and the newline is added. A bad line
+anywhere else is an error: the file was edited or is not a journal.
 """
 from __future__ import annotations
 
@@ -36,11 +37,20 @@ def read(path: Path) -> list[dict]:
             except ValueError:
                 raise JournalError(f"{path}: line {i} is not valid JSON; the file is corrupt, not just "
                                    f"cut short (delete it to start afresh)") from None
-    if tail.strip():  # no final newline: a write was cut short, whatever the bytes parse as
-        warnings.warn(f"{path}: dropping a torn last line (a run was killed while writing it)",
-                      RuntimeWarning, stacklevel=2)
-        with open(path, "r+b") as f:
-            f.truncate(len(body) + len(sep))
+    if tail.strip():  # no final newline
+        try:
+            last = json.loads(tail)
+        except ValueError:
+            last = None
+        if isinstance(last, dict):
+            out.append(last)
+            with open(path, "ab") as f:
+                f.write(b"\n")
+        else:
+            warnings.warn(f"{path}: ignoring a torn last line (a run was killed while writing it): "
+                          f"{tail[:80]!r}", RuntimeWarning, stacklevel=2)
+            with open(path, "r+b") as f:
+                f.truncate(len(body) + len(sep))
     return out
 
 

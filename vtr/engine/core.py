@@ -22,7 +22,11 @@ What the hooks modify, exactly:
   the query rows only, from this layer's own q/k on that input (what `output_attentions` would
   return for it); the reference is dropped at the end of the prefill. Each layer's KV cache therefore holds only
   the tokens that layer saw; decoding with `generate()` attends to exactly those.
-- language-model post-hook: remembers the cache so that decode steps continue the same plan.
+- language-model post-hook: remembers the cache so that decode steps continue the same plan, and
+  stores the prefill's state on the cache object (`CACHE_STATE`), so that a later `generate()`
+  continuing that cache (`past_key_values=`, multimodal inputs not passed again), in this or
+  another `prune` block, decodes with the tokens each layer kept. A cache filled without vtr is
+  continued untouched.
 
 Generation: the policy acts at prefill only; decode steps append to each layer's pruned cache and
 are never pruned. `generate(use_cache=False)` has no cache, so transformers runs each step as a
@@ -56,6 +60,9 @@ from .features import CAPTURE_SLOT
 from .policy import EncoderView, LayerView, Policy, UnsupportedInput
 
 POSITION_MODES = ("original", "renumber")
+# Attribute of a KV cache that holds the state of the pruned prefill that filled it (which tokens
+# each layer kept, the next positions), so that continuing the cache later decodes consistently.
+CACHE_STATE = "_vtr_prefill_state"
 
 
 @dataclass
@@ -197,6 +204,13 @@ class PruningSession:
         B, T, _ = embeds.shape
         cache = kwargs.get("past_key_values")
         st = self.state
+        if cache is not None and (st is None or cache is not st.cache) and cache.get_seq_length() > 0:
+            # continuing a cache filled by an earlier prefill (another `prune` block, another
+            # generate() call): the cache carries that prefill's state, so decoding goes on with
+            # the tokens each layer kept; a cache filled without vtr holds every token: untouched
+            self.state = st = getattr(cache, CACHE_STATE, None)
+            if st is None:
+                return None
         decoding = st is not None and st.cache is not None and cache is st.cache and cache.get_seq_length() > 0
         if decoding:
             return self._decode_begin(kwargs, B, T)
@@ -231,6 +245,8 @@ class PruningSession:
         if st.next_pos is None:  # end of prefill
             st.previous = None  # frees the last layer's input
             st.cache = getattr(output, "past_key_values", None)
+            if st.cache is not None:  # a later generate() or prune block may continue this cache
+                setattr(st.cache, CACHE_STATE, st)
             top = st.pos if st.pos.ndim == 2 else st.pos.amax(0)
             st.next_pos = torch.where(st.valid, top, torch.full_like(top, -1)).amax(1) + 1
             self.last_stats = {

@@ -20,10 +20,10 @@ import json
 import math
 import os
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable
 
+from .. import journal
 from ..errors import InputError
 from ..plan import Plan
 
@@ -65,7 +65,6 @@ class Trace:
         self.header: dict | None = None
         self.records: list[dict] = []
         self._by_key: dict[str, dict] = {}
-        self._needs_newline = False
         if self.path is not None and self.path.exists():
             self._load()
         if config is not None:
@@ -73,26 +72,10 @@ class Trace:
 
     # ------------------------------------------------------------------ reading
     def _load(self) -> None:
-        data = self.path.read_bytes()
-        body, sep, tail = data.rpartition(b"\n")
-        lines = body.split(b"\n") if sep else []
-        objs = []
-        for i, line in enumerate(lines, 1):
-            if line.strip():
-                try:
-                    objs.append(json.loads(line))
-                except ValueError as e:
-                    raise TraceError(f"{self.path}: line {i} is not valid JSON ({e}); "
-                                     "the trace is corrupt, not just cut short") from None
-        if tail.strip():
-            try:
-                objs.append(json.loads(tail))
-                self._needs_newline = True
-            except ValueError:
-                warnings.warn(f"{self.path}: ignoring a torn last line (a run was killed while "
-                              f"writing it): {tail[:80]!r}", RuntimeWarning, stacklevel=3)
-                with open(self.path, "r+b") as f:
-                    f.truncate(len(body) + len(sep))
+        try:
+            objs = journal.read(self.path)
+        except journal.JournalError as e:
+            raise TraceError(str(e)) from None
         if not objs:
             return
         if objs[0].get("type") != "header":
@@ -126,15 +109,8 @@ class Trace:
 
     # ------------------------------------------------------------------ writing
     def _append(self, obj: dict) -> None:
-        if self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = ("\n" if self._needs_newline else "") + json.dumps(obj) + "\n"
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-        self._needs_newline = False
+        if self.path is not None:
+            journal.append(self.path, [obj])
 
     def bind(self, config: dict) -> None:
         """Write the header of a new trace, or check that an existing one has the same config."""
