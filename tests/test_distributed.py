@@ -43,8 +43,9 @@ def test_torchrun_two_ranks_equals_one_process(tmp_path):
     runs_two = tmp_path / "two" / "runs"
     runs_two.mkdir(parents=True)
     lines = run_one.read_text().splitlines()
-    reused = {**json.loads(lines[4]), "pred": "no, reused from the part"}
-    distributed.part_path(runs_two / run_one.name, 1, 3).write_text(json.dumps(reused) + "\n")
+    head, recs = lines[0], lines[1:]  # the header holds the run's fingerprint; a part carries it too
+    reused = {**json.loads(recs[4]), "pred": "no, reused from the part"}
+    distributed.part_path(runs_two / run_one.name, 1, 3).write_text(head + "\n" + json.dumps(reused) + "\n")
 
     two = subprocess.run([str(TORCHRUN), "--standalone", "--nproc_per_node", "2", "-m", "vtr.cli", *args],
                          capture_output=True, text=True, timeout=300,
@@ -54,8 +55,10 @@ def test_torchrun_two_ranks_equals_one_process(tmp_path):
     gathered = runs_two / run_one.name
     assert sorted(p.name for p in runs_two.iterdir()) == [run_one.name]  # parts merged and removed
     got = gathered.read_text().splitlines()
-    assert [json.loads(x)["id"] for x in got] == [json.loads(x)["id"] for x in lines]  # original order
-    assert got[:4] + got[5:] == lines[:4] + lines[5:] and json.loads(got[4]) == reused
+    assert got[0] == head
+    got = got[1:]
+    assert [json.loads(x)["id"] for x in got] == [json.loads(x)["id"] for x in recs]  # original order
+    assert got[:4] + got[5:] == recs[:4] + recs[5:] and json.loads(got[4]) == reused
 
     # without the planted record the summaries agree exactly: re-run resumes from the gathered file
     gathered.write_text("\n".join(lines) + "\n")
