@@ -49,7 +49,9 @@ inside the layer and masked.
 from __future__ import annotations
 
 import contextlib
+import functools
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -57,12 +59,14 @@ import torch
 from .. import scores as S
 from .adapters import Adapter, adapter_for
 from .features import CAPTURE_SLOT
-from .policy import EncoderView, LayerView, Policy, UnsupportedInput
+from .policy import EncoderView, LayerView, Policy, UnsupportedInput, last_position
 
 POSITION_MODES = ("original", "renumber")
 # Attribute of a KV cache that holds the state of the pruned prefill that filled it (which tokens
 # each layer kept, the next positions), so that continuing the cache later decodes consistently.
 CACHE_STATE = "_vtr_prefill_state"
+COMPILED_WARNING = ("vtr.engine: torch.compile cannot trace the pruning hooks (data-dependent selection and "
+                    "Python state); they run eagerly between compiled regions (graph breaks), with the same results")
 
 
 @dataclass
@@ -72,19 +76,110 @@ class _Pass:
     valid: torch.Tensor
     vision_index: torch.Tensor
     text_query: torch.Tensor
+    last: torch.Tensor                    # (B, T) bool: each sample's last prompt token (the query "last")
+    protect: torch.Tensor                 # (B, T) bool: never pruned (`last` and the trailing candidates)
+    origin: torch.Tensor                  # (B, T) long: column of each current position in the input
     pos: torch.Tensor                     # (B, T) or (3, B, T) positions of the current tokens
+    follow: int = 0                       # trailing candidate tokens in the prefill (see `_prompt_marks`)
+    length: int = 0                       # input positions the prefill covered (its T)
     pe: tuple | None = None               # current (cos, sin), once changed
-    mask: torch.Tensor | None = None      # current 4-D bool mask, once changed
+    mask: torch.Tensor | None = None      # current (B, 1, T, T) bool mask, once changed
+    fitted: dict = field(default_factory=dict)  # that mask widened to a cache's key width, formatted
     changed: bool = False
     encoder_keep: torch.Tensor | None = None
     layer_valid: list = field(default_factory=list)  # per layer: (B, T_l) valid keys in its cache
-    layer_next: list = field(default_factory=list)   # per layer: (B,) next position (renumber mode)
-    next_pos: torch.Tensor | None = None  # (B,) next original position for decoding
+    layer_count: list = field(default_factory=list)  # per layer: (B,) tokens it kept (renumber mode)
+    done: bool = False                    # the prefill has finished; later calls are decode steps
+    prefill_next: torch.Tensor | None = None  # (B,) original position after the prefill's last token
     cache: object = None
     scored: dict = field(default_factory=dict)
     previous: tuple | None = None         # (layer module, its input hidden, its (cos, sin)) of the last layer
-    decoded: int = 0                      # tokens decoded after the prefill
+    decoded: int = 0                      # tokens in the cache after the prefill's (read from the cache)
     vision_counts: list = field(default_factory=list)
+
+
+def _prompt_marks(ids: torch.Tensor, valid: torch.Tensor, image_ids, follow: int) -> dict:
+    """The one place that decides, per prefill, which positions are vision tokens, the text query,
+    each sample's last prompt token, and which positions are never pruned.
+
+    `follow` > 0: the last `follow` tokens are candidates appended to the prompt (assisted decoding
+    verifies them in the prefill's forward; transformers asks then for `logits_to_keep` =
+    follow + 1 rows). They are treated as decode steps: never pruned, never a query, and the query
+    "last" is the prompt's own last token, as in a plain generate(). Only text tokens at the end of
+    every sample qualify; otherwise the whole input is the prompt."""
+    B, T = ids.shape
+    vision = torch.zeros_like(ids, dtype=torch.bool)
+    for i in image_ids:
+        vision |= ids == i
+    vision &= valid
+    ar = torch.arange(T, device=ids.device)
+    tail = (ar >= T - follow)[None].expand(B, T)
+    if follow and (follow >= T or bool((tail & (vision | ~valid)).any()) or not bool((valid & ~tail).any(1).all())):
+        follow, tail = 0, torch.zeros_like(vision)
+    prompt = valid & ~tail
+    first = torch.where(vision.any(1), vision.float().argmax(1), torch.zeros(B, dtype=torch.long, device=ids.device))
+    last = last_position(prompt)
+    return dict(vision=vision, valid=valid, follow=follow, last=last, protect=last | tail,
+                vision_index=torch.where(vision, vision.long().cumsum(1) - 1, torch.full_like(ids, -1)),
+                text_query=(ar[None] > first[:, None]) & ~vision & prompt,
+                origin=ar[None].expand(B, T))
+
+
+def _padding(mask, B: int, T: int, device) -> torch.Tensor:
+    """(B, T) bool: which prefill positions are tokens, not padding, from the mask the decoder gets:
+    2-D (B, T), or (static cache) a 4-D (B, 1, T, keys) one or a dict of 4-D ones by layer type."""
+    if isinstance(mask, dict):
+        mask = mask.get("full_attention", next((m for m in mask.values() if m is not None), None))
+    if mask is None:
+        return torch.ones(B, T, dtype=torch.bool, device=device)
+    if mask.ndim == 2 and mask.shape == (B, T):
+        return mask.bool()
+    if mask.ndim == 4 and mask.shape[2] == T and mask.shape[3] >= T:
+        # the last query row (the last token: left padding) sees every token of its sample; keys
+        # 0..T-1 of a prefill are its positions (an empty cache)
+        row = mask[:, 0, -1, :T]
+        valid = (row if row.dtype == torch.bool else row == 0).expand(B, T)
+        if not bool(valid.any(1).all()):
+            raise UnsupportedInput("a sample's last position is padding (right padding): pad on the left")
+        return valid
+    raise UnsupportedInput(f"attention mask of shape {tuple(mask.shape)} for a prefill of {B} x {T} tokens: "
+                           "expected (batch, length) or (batch, 1, length, keys)")
+
+
+def _cached_length(cache) -> int:
+    """Tokens stored in layer 0 of a KV cache (its class's count, not `_input_length`)."""
+    return int(type(cache).get_seq_length(cache))
+
+
+def _input_length(cache, st: "_Pass", layer_idx: int = 0):
+    """`cache.get_seq_length()` of a cache whose layer 0 kept fewer tokens than the input had: the
+    input positions it covers, counted as if nothing had been removed (each layer's stored tokens
+    plus those it dropped). generate() counts with it which tokens of a continued sequence are
+    new, and the tokens after it are the decoded ones, in every layer alike."""
+    stored = type(cache).get_seq_length(cache, layer_idx)
+    return stored + (st.length - st.layer_valid[layer_idx].shape[1]) if stored else stored  # reset(): empty
+
+
+def _warn_compiled():
+    warnings.warn(COMPILED_WARNING, RuntimeWarning, stacklevel=2)
+
+
+_warn_compiled = torch.compiler.disable(functools.lru_cache(maxsize=1)(_warn_compiled))
+
+
+def _eager(hook):
+    """`hook` as registered: under torch.compile (generate() compiles decode steps for a static
+    cache when asked) it runs eagerly, outside the graph, after one warning: its data-dependent
+    control flow and Python state cannot be traced, and a traced copy must never differ."""
+    eager = torch.compiler.disable(hook, recursive=True)
+
+    @functools.wraps(hook)
+    def run(*args, **kwargs):
+        if torch.compiler.is_compiling():
+            _warn_compiled()
+            return eager(*args, **kwargs)
+        return hook(*args, **kwargs)
+    return run
 
 
 class PruningSession:
@@ -109,6 +204,8 @@ class PruningSession:
         self.image_ids = self.adapter.image_token_ids(model)
         self.state: _Pass | None = None
         self._input_ids = None
+        self._follow = 0
+        self._labels = None
         self._vision_capture: dict = {}
         self._handles = []
         self.last_stats: dict = {}
@@ -117,16 +214,17 @@ class PruningSession:
     # ------------------------------------------------------------------ install / remove
     def install(self):
         add = self._handles.append
-        add(self.model.register_forward_pre_hook(self._top_pre, with_kwargs=True))
-        add(self.lm.register_forward_pre_hook(self._lm_pre, with_kwargs=True))
-        add(self.lm.register_forward_hook(self._lm_post, with_kwargs=True))
+        add(self.model.register_forward_pre_hook(_eager(self._top_pre), with_kwargs=True))
+        add(self.model.register_forward_hook(_eager(self._top_post), with_kwargs=True))
+        add(self.lm.register_forward_pre_hook(_eager(self._lm_pre), with_kwargs=True))
+        add(self.lm.register_forward_hook(_eager(self._lm_post), with_kwargs=True))
         for i, layer in enumerate(self.layers):
-            add(layer.register_forward_pre_hook(self._make_layer_pre(i), with_kwargs=True))
+            add(layer.register_forward_pre_hook(_eager(self._make_layer_pre(i)), with_kwargs=True))
         if self.policy.uses_encoder:
             layers = self.adapter.vision_layers(self.model)
             feat = layers[self.adapter.feature_layer_index(self.model)]
-            add(feat.self_attn.register_forward_pre_hook(self._vision_attn_pre, with_kwargs=True))
-            add(feat.register_forward_hook(self._vision_out))
+            add(feat.self_attn.register_forward_pre_hook(_eager(self._vision_attn_pre), with_kwargs=True))
+            add(feat.register_forward_hook(_eager(self._vision_out)))
             # a FeatureCache that serves this batch from its memo refills the capture (see features.py)
             setattr(self.model, CAPTURE_SLOT, self._vision_capture)
         return self
@@ -152,7 +250,7 @@ class PruningSession:
         cheap suffix per exit layer instead of L - 1 full runs.
         """
         st = self.state
-        if st is None or st.next_pos is None:
+        if st is None or not st.done:
             raise RuntimeError("logits_from_layer continues a prefill: run the model inside this session first")
         if st.changed or st.encoder_keep is not None:
             raise RuntimeError("logits_from_layer needs an unpruned prefill (run it under a keep-all Policy())")
@@ -164,8 +262,7 @@ class PruningSession:
                              f"(batch, length) = {(B, T)}")
         keep = keep & st.valid
         ar = torch.arange(T, device=hidden.device)
-        last = torch.where(st.valid, ar, -1).amax(1)
-        if not bool(keep[torch.arange(B), last].all()):
+        if not bool((keep | ~st.last).all()):
             raise ValueError("keep must contain each sample's last token (it produces the logits)")
         width = int(keep.sum(1).max())
         # same compaction as a pruning step: left padding, survivors in their original order
@@ -185,9 +282,41 @@ class PruningSession:
 
     # ------------------------------------------------------------------ hooks
     def _top_pre(self, module, args, kwargs):
-        ids = kwargs.get("input_ids", args[0] if args else None)
-        self._input_ids = ids
-        return None
+        self._input_ids = kwargs.get("input_ids", args[0] if args else None)
+        keep = kwargs.get("logits_to_keep")
+        # assisted decoding verifies k - 1 candidate tokens appended to the prompt with k logit rows
+        self._follow = keep - 1 if isinstance(keep, int) and keep > 1 else 0
+        self._labels = None
+        if kwargs.get("labels") is None:
+            return None
+        # the model's loss would pair the pruned logits with every label: computed in _top_post instead
+        extra = {k: kwargs[k] for k in ("num_items_in_batch", "ignore_index") if k in kwargs}
+        self._labels = (kwargs.pop("labels"), extra)
+        return args, kwargs
+
+    def _top_post(self, module, args, kwargs, output):
+        if self._labels is None:
+            return None
+        labels, extra = self._labels
+        self._labels = None
+        tuple_out = isinstance(output, tuple)
+        logits = output[0] if tuple_out else output.logits
+        vocab = self.model.config.get_text_config().vocab_size
+        st = self.state
+        if st is None or not st.changed:  # nothing removed: exactly the model's own loss
+            loss = self.model.loss_function(logits=logits, labels=labels, vocab_size=vocab, **extra)
+        else:
+            if logits.shape[1] != st.origin.shape[1]:
+                raise UnsupportedInput("labels with logits_to_keep under pruning: the loss needs the logits of every "
+                                       "surviving position (drop logits_to_keep)")
+            # each surviving position predicts the input's next token (its label one column later)
+            ignore = extra.get("ignore_index", -100)
+            shifted = torch.nn.functional.pad(labels, (0, 1), value=ignore)[:, 1:].to(st.origin.device)
+            target = torch.gather(shifted, 1, st.origin).masked_fill(~st.valid, ignore)
+            loss = self.model.loss_function(logits=logits, labels=None, vocab_size=vocab, shift_labels=target, **extra)
+        if tuple_out:
+            return (loss,) + output
+        return type(output)(loss=loss, **{k: v for k, v in output.items() if k != "loss"})
 
     def _vision_attn_pre(self, module, args, kwargs):
         self._vision_capture["attn_in"] = kwargs.get("hidden_states", args[0] if args else None)
@@ -204,35 +333,31 @@ class PruningSession:
         B, T, _ = embeds.shape
         cache = kwargs.get("past_key_values")
         st = self.state
-        if cache is not None and (st is None or cache is not st.cache) and cache.get_seq_length() > 0:
+        filled = cache is not None and _cached_length(cache) > 0
+        if filled and (st is None or cache is not st.cache):
             # continuing a cache filled by an earlier prefill (another `prune` block, another
             # generate() call): the cache carries that prefill's state, so decoding goes on with
             # the tokens each layer kept; a cache filled without vtr holds every token: untouched
             self.state = st = getattr(cache, CACHE_STATE, None)
             if st is None:
                 return None
-        decoding = st is not None and st.cache is not None and cache is st.cache and cache.get_seq_length() > 0
-        if decoding:
-            return self._decode_begin(kwargs, B, T)
+        if filled and st.done and cache is st.cache:
+            return self._decode_begin(kwargs, B, T, cache)
+        if cache is not None:  # an emptied cache starts afresh (an earlier prefill's marks go)
+            for name in (CACHE_STATE, "get_seq_length"):
+                vars(cache).pop(name, None)
         ids = self._input_ids
         if ids is None or ids.shape != (B, T):
             raise UnsupportedInput("could not find the input_ids of this prefill (pass input_ids, not inputs_embeds)")
-        vision = torch.zeros_like(ids, dtype=torch.bool)
-        for i in self.image_ids:
-            vision |= ids == i
-        am = kwargs.get("attention_mask")
-        valid = am.bool() if isinstance(am, torch.Tensor) and am.ndim == 2 else torch.ones_like(vision)
-        vision &= valid
+        valid = _padding(kwargs.get("attention_mask"), B, T, ids.device)
+        marks = _prompt_marks(ids, valid, self.image_ids, self._follow if cache is not None else 0)
+        vision = marks["vision"]
         if not bool(vision.any(1).all()):
             b = int((~vision.any(1)).nonzero()[0])
             raise UnsupportedInput(f"sample {b} has no image tokens (token ids {self.image_ids}); "
                                    "vision-token reduction needs an image in every sample")
-        vindex = torch.where(vision, vision.long().cumsum(1) - 1, torch.full_like(ids, -1))
-        first = torch.where(vision.any(1), vision.float().argmax(1), torch.zeros(B, dtype=torch.long))
-        after = torch.arange(T, device=ids.device)[None] > first[:, None]
-        text_query = after & ~vision & valid
         pos = self.adapter.base_positions(kwargs.get("position_ids"), B, T, embeds.device)
-        self.state = _Pass(vision=vision, valid=valid, vision_index=vindex, text_query=text_query, pos=pos)
+        self.state = _Pass(pos=pos, length=T, **marks)
         self.policy.start(B)
         if self.policy.uses_encoder:
             kwargs["inputs_embeds"] = self._encoder_step(embeds, vision)
@@ -240,25 +365,24 @@ class PruningSession:
 
     def _lm_post(self, module, args, kwargs, output):
         st = self.state
-        if st is None:
+        if st is None or st.done:  # decode steps: the cache itself says how far it got
             return None
-        if st.next_pos is None:  # end of prefill
-            st.previous = None  # frees the last layer's input
-            st.cache = getattr(output, "past_key_values", None)
-            if st.cache is not None:  # a later generate() or prune block may continue this cache
-                setattr(st.cache, CACHE_STATE, st)
-            top = st.pos if st.pos.ndim == 2 else st.pos.amax(0)
-            st.next_pos = torch.where(st.valid, top, torch.full_like(top, -1)).amax(1) + 1
-            self.last_stats = {
-                "tokens_per_layer": [int(v.sum()) for v in st.layer_valid],
-                # per sample and layer: tokens (text + vision) and vision tokens entering the layer
-                "token_counts": torch.stack([v.sum(1) for v in st.layer_valid], 1),
-                "vision_counts": torch.stack(st.vision_counts, 1),
-            }
-        else:
-            st.next_pos = st.next_pos + self._decode_len
-            st.layer_next = [n + self._decode_len for n in st.layer_next]
-            st.decoded += self._decode_len
+        st.done = True
+        st.previous = None  # frees the last layer's input
+        st.cache = getattr(output, "past_key_values", None)
+        if st.cache is not None:  # a later generate() or prune block may continue this cache
+            setattr(st.cache, CACHE_STATE, st)
+            if st.layer_valid[0].shape[1] != st.length:
+                st.cache.get_seq_length = functools.partial(_input_length, st.cache, st)
+        top = st.pos if st.pos.ndim == 2 else st.pos.amax(0)
+        st.prefill_next = torch.where(st.valid, top, torch.full_like(top, -1)).amax(1) + 1
+        st.layer_count = [v.sum(1) for v in st.layer_valid]
+        self.last_stats = {
+            "tokens_per_layer": [int(v.sum()) for v in st.layer_valid],
+            # per sample and layer: tokens (text + vision) and vision tokens entering the layer
+            "token_counts": torch.stack([v.sum(1) for v in st.layer_valid], 1),
+            "vision_counts": torch.stack(st.vision_counts, 1),
+        }
         return None
 
     # ------------------------------------------------------------------ prefill: layer boundary
@@ -267,7 +391,7 @@ class PruningSession:
             st = self.state
             if st is None:
                 return None
-            if st.next_pos is not None:  # decode step
+            if st.done:  # decode step
                 return self._decode_layer(index, module, args, kwargs)
             t0 = time.perf_counter()
             hidden = args[0] if args else kwargs["hidden_states"]
@@ -275,7 +399,7 @@ class PruningSession:
             # another layer's hidden states once the earlier tensor is freed
             st.scored.clear()
             if st.changed:
-                kwargs["attention_mask"], kwargs["position_embeddings"] = st.mask, st.pe
+                kwargs["attention_mask"], kwargs["position_embeddings"] = self._fit(st.mask, kwargs, index, hidden.dtype), st.pe
                 if "position_ids" in kwargs and kwargs["position_ids"] is not None:
                     kwargs["position_ids"] = st.pos if st.pos.ndim == 2 else st.pos[0]
             keep = None
@@ -285,19 +409,18 @@ class PruningSession:
             source = {"current": here, "previous": st.previous or here}  # layer 0: its own
             view = LayerView(index, hidden, st.vision, st.valid, st.vision_index, st.text_query,
                              lambda q, h, s: self._score(*source[s], q, h),
-                             lambda q, s: self._attention(*source[s], q))
+                             lambda q, s: self._attention(*source[s], q), st.last)
             decided = self.policy.keep_before(index, view)
             if decided is not None:
                 keep = decided if keep is None else keep & decided
             drops_text = getattr(self.policy, "may_drop_text", False)
-            if keep is not None and bool(((st.vision if not drops_text else True) & st.valid & ~keep).any()):
-                hidden = self._gather(hidden, kwargs, keep)
+            if keep is not None and bool(((st.vision if not drops_text else True) & st.valid & ~keep & ~st.protect).any()):
+                hidden = self._gather(hidden, kwargs, keep, index)
                 args = (hidden,) + tuple(args[1:]) if args else args
                 if not args:
                     kwargs["hidden_states"] = hidden
             st.previous = (module, hidden, st.pe if st.changed else kwargs["position_embeddings"])
             st.layer_valid.append(st.valid)
-            st.layer_next.append(st.valid.sum(1))
             st.vision_counts.append((st.vision & st.valid).sum(1))
             self.select_seconds += time.perf_counter() - t0
             return args, kwargs
@@ -309,7 +432,7 @@ class PruningSession:
         if isinstance(query, torch.Tensor):
             sel = query & st.valid
         elif query == "last":
-            last = torch.where(st.valid, torch.arange(T, device=device), -1).amax(1)
+            last = st.last.long().argmax(1)
             return last[:, None], torch.ones(len(last), 1, dtype=torch.bool, device=device)
         elif query == "text_mean":
             sel = st.text_query
@@ -352,23 +475,21 @@ class PruningSession:
         probs, rows, row_valid = self._attention(layer, hidden, pe, query)
         return S.reduce_queries(S.reduce_heads(probs, heads), row_valid) * self.state.vision
 
-    def _gather(self, hidden, kwargs, keep):
+    def _gather(self, hidden, kwargs, keep, index):
         """Drop unkept vision tokens: compact each sample to the left-padded survivors."""
         st = self.state
         B, T, _ = hidden.shape
         # never the last token, even when it is an image token (a prompt ending with the image): it
         # produces the output, and `logits[:, -1]` must stay the model's next-token row
-        T_ar = torch.arange(T, device=hidden.device)
-        last = torch.where(st.valid, T_ar, -1).amax(1, keepdim=True) == T_ar
         if getattr(self.policy, "may_drop_text", False):  # text may go too (CLS-knee stage 2)
-            survive = st.valid & (keep | last)
+            survive = st.valid & (keep | st.protect)
         else:
-            survive = st.valid & (keep | ~st.vision | last)
+            survive = st.valid & (keep | ~st.vision | st.protect)
         n = survive.sum(1)
         width = int(n.max())
         # order: padding slots first (left padding), then survivors in original order
-        slot_key = torch.where(survive, torch.arange(T, device=hidden.device) + T, torch.arange(T, device=hidden.device))
-        order = torch.sort(slot_key, dim=1).indices[:, T - width:]
+        ar = torch.arange(T, device=hidden.device)
+        order = torch.sort(torch.where(survive, ar + T, ar), dim=1).indices[:, T - width:]
         new_valid = torch.gather(survive, 1, order)
 
         def take(x):
@@ -382,21 +503,41 @@ class PruningSession:
             pos = torch.gather(st.pos, 1, order)
         else:
             pos = torch.gather(st.pos, 2, order[None].expand(st.pos.shape[0], -1, -1))
-        st.vision = torch.gather(st.vision, 1, order) & new_valid
+        for name in ("vision", "text_query", "last", "protect"):
+            setattr(st, name, torch.gather(getattr(st, name), 1, order) & new_valid)
         st.vision_index = torch.gather(st.vision_index, 1, order)
-        st.text_query = torch.gather(st.text_query, 1, order) & new_valid
+        st.origin = torch.gather(st.origin, 1, order)
         st.valid = new_valid
         if self.positions == "renumber":
             pos = torch.where(new_valid, new_valid.long().cumsum(1) - 1, torch.zeros_like(pos))
             cos, sin = self.lm.rotary_emb(hidden, self.adapter.rope_position_ids(pos))
         st.pos, st.pe = pos, (cos, sin)
-        st.mask = self._format(_causal_mask(new_valid), hidden.dtype)
+        st.mask, st.fitted = _causal_mask(new_valid), {}
         st.changed = True
         st.scored.clear()
-        kwargs["attention_mask"], kwargs["position_embeddings"] = st.mask, st.pe
+        kwargs["attention_mask"], kwargs["position_embeddings"] = self._fit(st.mask, kwargs, index, hidden.dtype), st.pe
         if kwargs.get("position_ids") is not None:
             kwargs["position_ids"] = pos if pos.ndim == 2 else pos[0]
         return hidden
+
+    def _fit(self, mask: torch.Tensor, kwargs, index: int, dtype, memo: dict | None = None) -> torch.Tensor:
+        """The engine's (B, 1, t, k) bool mask over the keys it knows, widened with masked columns
+        to the keys layer `index`'s cache returns (a static cache returns all its max_cache_len
+        slots, the unwritten ones last), in the attention implementation's format."""
+        cache = kwargs.get("past_key_values")
+        t, k = mask.shape[-2:]
+        width = k
+        if cache is not None:
+            width, offset = cache.get_mask_sizes(t, index)
+            if offset or width < k:
+                raise UnsupportedInput(f"layer {index}'s KV cache returns keys {offset}..{offset + width} for "
+                                       f"{k} known ones (a sliding-window cache?): not supported under pruning")
+        memo = self.state.fitted if memo is None else memo
+        if width not in memo:
+            if width > k:
+                mask = torch.cat([mask, mask.new_zeros(*mask.shape[:-1], width - k)], -1)
+            memo[width] = self._format(mask, dtype)
+        return memo[width]
 
     def _format(self, mask: torch.Tensor, dtype) -> torch.Tensor:
         return _additive(mask, dtype) if self._float_mask else mask
@@ -441,16 +582,39 @@ class PruningSession:
         return embeds
 
     # ------------------------------------------------------------------ decode
-    def _decode_begin(self, kwargs, B, t):
+    def _follow_cache(self, cache):
+        """How many tokens the cache holds after the prefill's, read from the cache itself: every
+        layer gains the same tokens, and `cache.crop(-n)` (assisted decoding rejecting candidates)
+        removes the same n from every layer's end, however many tokens that layer kept."""
         st = self.state
-        self._decode_len = t
+        d = _cached_length(cache) - st.layer_valid[0].shape[1]
+        if d < 0:  # cropped into the prefill: only its trailing candidates may go (never pruned, text)
+            if -d > st.follow:
+                raise UnsupportedInput(f"the KV cache was cropped {-d - st.follow} tokens into the pruned prompt: "
+                                       "continuing it is undefined (run the prompt again)")
+            st.layer_valid = [v[:, :v.shape[1] + d] for v in st.layer_valid]
+            st.layer_count = [c + d for c in st.layer_count]
+            st.prefill_next = st.prefill_next + d
+            st.length += d
+            st.follow += d
+            st.fitted = {}
+            d = 0
+        st.decoded = d
+
+    def _decode_begin(self, kwargs, B, t, cache):
+        st = self.state
         if not st.changed:
             return None  # nothing was pruned: the model's own masks and positions are right
-        pos = st.next_pos[:, None] + torch.arange(t, device=st.next_pos.device)[None]
+        self._follow_cache(cache)
+        am = kwargs.get("attention_mask")
+        pos = st.prefill_next[:, None] + st.decoded + torch.arange(t, device=st.prefill_next.device)[None]
         kwargs["position_ids"] = self.adapter.rope_position_ids(pos)
-        first = st.layer_valid[0]
-        kwargs["attention_mask"] = torch.cat(
-            [first, torch.ones(B, st.decoded + t, dtype=first.dtype, device=first.device)], 1).long()
+        if am is None or (isinstance(am, torch.Tensor) and am.ndim == 2):
+            # a 2-D mask must match layer 0's cache (which may itself be pruned); a 4-D one (static
+            # cache) is passed through: every layer gets its own mask below
+            first = st.layer_valid[0]
+            kwargs["attention_mask"] = torch.cat(
+                [first, torch.ones(B, st.decoded + t, dtype=first.dtype, device=first.device)], 1).long()
         return (), kwargs
 
     def _decode_layer(self, index, module, args, kwargs):
@@ -464,9 +628,9 @@ class PruningSession:
         causal = torch.ones(t, t, dtype=torch.bool, device=past.device).tril()
         mask = torch.cat([prev[:, None, None, :].expand(B, 1, t, prev.shape[1]),
                           causal[None, None].expand(B, 1, t, t)], -1)
-        kwargs["attention_mask"] = self._format(mask, hidden.dtype)
+        kwargs["attention_mask"] = self._fit(mask, kwargs, index, hidden.dtype, memo={})
         if self.positions == "renumber":
-            pos = st.layer_next[index][:, None] + torch.arange(t, device=past.device)[None]
+            pos = st.layer_count[index][:, None] + st.decoded + torch.arange(t, device=past.device)[None]
             kwargs["position_embeddings"] = self.lm.rotary_emb(hidden, self.adapter.rope_position_ids(pos))
         return args, kwargs
 

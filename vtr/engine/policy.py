@@ -25,6 +25,13 @@ from ..errors import InputError
 from ..plan import Plan, PlanError
 
 
+def last_position(valid: torch.Tensor) -> torch.Tensor:
+    """(B, T) bool marking each sample's last valid position: the token whose row gives the logits.
+    The engine computes it once per prefill (over the prompt) and carries it through pruning."""
+    ar = torch.arange(valid.shape[1], device=valid.device)
+    return torch.where(valid, ar, -1).amax(1, keepdim=True) == ar
+
+
 @dataclass
 class LayerView:
     layer: int
@@ -35,6 +42,11 @@ class LayerView:
     text_query: torch.Tensor    # (B, T) bool: text tokens after the first vision token (instruction)
     _score: Callable[[str, str, str], torch.Tensor]
     _attention: Callable | None = None
+    last: torch.Tensor | None = None  # (B, T) bool: each sample's last prompt token (never pruned)
+
+    def __post_init__(self):
+        if self.last is None:  # views built outside the engine: the last valid position
+            self.last = last_position(self.valid)
 
     def attention(self, query="last", source: str = "current"):
         """(probs (B, H, Q, T), rows (B, Q), row_valid (B, Q)): per-head attention of the query rows
