@@ -62,3 +62,62 @@ def test_continuing_a_pruned_cache_equals_one_pruned_generate(arch):
     assert torch.equal(second.sequences, whole.sequences)
     for a, b in zip(second.scores, whole.scores[3:]):
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------- more paths
+from _generation import BANNED, Frozen, assert_close, assert_same, generate, half_from, setup  # noqa: E402
+
+
+@pytest.mark.parametrize("arch", tiny.ARCHITECTURES)
+@torch.no_grad()
+def test_continuing_a_cache_whose_layer_0_was_pruned(arch):
+    """Layer 0 keeps fewer tokens than the input had: generate() counts the new tokens of the
+    continued sequence from the cache's length, which must be the input's, not layer 0's."""
+    model, inputs, n, L = setup(arch)
+    no_end = dict(suppress_tokens=BANNED + [2])  # an early end would make one call differ from two
+    whole = generate(model, inputs, half_from(0, model, arch), max_new_tokens=6, **no_end)
+    first = generate(model, inputs, half_from(0, model, arch), max_new_tokens=3, **no_end)
+    assert first.past_key_values.get_seq_length() == first.sequences.shape[1] - 1  # all but the last token
+    second = generate(model, _continue_inputs(inputs, first), half_from(0, model, arch), max_new_tokens=3,
+                      past_key_values=first.past_key_values, **no_end)
+    assert torch.equal(second.sequences, whole.sequences)
+    for a, b in zip(second.scores, whole.scores[3:]):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+SEARCHES = {"beam": dict(num_beams=2, num_return_sequences=2),
+            "sample": dict(do_sample=True, top_k=0)}
+
+
+@pytest.mark.parametrize("arch", tiny.ARCHITECTURES)
+@pytest.mark.parametrize("search", sorted(SEARCHES))
+@torch.no_grad()
+def test_beam_search_and_sampling_under_keep_all_equal_the_unpatched_model(arch, search):
+    model, inputs, _, _ = setup(arch)
+    torch.manual_seed(0)
+    ref = generate(model, inputs, **SEARCHES[search], output_logits=True)
+    torch.manual_seed(0)
+    got = generate(model, inputs, Policy(), **SEARCHES[search], output_logits=True)
+    assert torch.equal(got.sequences, ref.sequences)
+    for a, b in zip(got.logits, ref.logits):
+        assert torch.equal(a, b)
+    if search == "beam":
+        assert torch.equal(got.sequences_scores, ref.sequences_scores)
+
+
+@pytest.mark.parametrize("arch", tiny.ARCHITECTURES)
+@pytest.mark.parametrize("search", sorted(SEARCHES))
+@torch.no_grad()
+def test_pruned_beam_search_and_sampling_equal_recomputation(arch, search):
+    """Cached pruned decoding (beams reorder the cache) == re-running every step from scratch with
+    the selection of the first prefill."""
+    model, inputs, _, _ = setup(arch)
+    torch.manual_seed(0)
+    cached = generate(model, inputs, half_from(1, model, arch), **SEARCHES[search], output_logits=True)
+    torch.manual_seed(0)
+    frozen = Frozen(half_from(1, model, arch))
+    plain = generate(model, inputs, frozen, **SEARCHES[search], output_logits=True, use_cache=False)
+    assert frozen.prefills > 1 and frozen.record
+    assert torch.equal(cached.sequences, plain.sequences)
+    for a, b in zip(cached.logits, plain.logits):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
