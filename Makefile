@@ -5,6 +5,7 @@
 #   make chapter N=04  re-execute one chapter (notebooks/04-*.md) and rebuild the book around it
 #   make testbed     retrain the shipped testbed model (make testbed-deep: the 16-layer one)
 #   make clean       remove the book builds (book/_build*); the execution caches stay
+#   make test-lmms   the lmms-eval model `vtr` through lmms-eval's own entry point, in .venv-lmms
 # Every target creates .venv from requirements.lock first when it is missing or out of date.
 
 SHELL := /bin/bash
@@ -32,10 +33,10 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book book-smoke chapter test test-unit test-browser lint chromium testbed testbed-deep clean
+.PHONY: help venv book book-smoke chapter test test-unit test-browser lint chromium testbed testbed-deep clean test-lmms
 
 help:
-	@sed -n '2,8s/^# //p' Makefile
+	@sed -n '2,9s/^# //p' Makefile
 
 # ------------------------------------------------------------------ environment (internal)
 venv: $(STAMP)
@@ -116,3 +117,24 @@ testbed-deep: venv
 
 clean:
 	rm -rf book/_build book/_build_*
+
+# ------------------------------------------------------------------ lmms-eval plugin (its own venv)
+# lmms-eval and its closure are pinned in requirements-lmms.lock (same torch/transformers as
+# requirements.lock), installed --no-deps: the lock leaves out the torchvision lmms-eval declares
+# (PyPI's is a CUDA build, unusable beside torch+cpu; see the lock's header). A venv of its own, so
+# the book's environment stays as it is.
+LMMS_VENV  := .venv-lmms
+LMMS_PY    := $(LMMS_VENV)/bin/python
+LMMS_STAMP := $(LMMS_VENV)/.stamp
+
+$(LMMS_STAMP): requirements-lmms.lock pyproject.toml
+	test -x $(LMMS_PY) || $(PYTHON) -m venv $(LMMS_VENV)
+	echo '*' > $(LMMS_VENV)/.gitignore
+	$(LMMS_PY) -m pip install --no-compile --no-deps -r requirements-lmms.lock
+	$(LMMS_PY) -m pip install --no-compile --no-deps -e .
+	touch $@
+
+# lmms-eval's entry point runs the testbed task with `--model vtr` (unpruned and FastV at 0.25) and
+# the accuracies must equal `vtr eval`'s on the same questions.
+test-lmms: $(LMMS_STAMP)
+	$(LMMS_PY) -m pytest -p no:cacheprovider tests/lmms
