@@ -36,7 +36,10 @@ INPUTS = (
     "requirements.lock",
     "pyproject.toml",
     "data/testbed/model/model.safetensors",  # optional: hashed when present
+    "data/testbed/deep/model.safetensors",
 )
+# Inside those, what no notebook executes (the command line, adapters to other tools).
+EXCLUDE = ("vtr/cli/", "vtr/integrations/")
 
 STAMP = ".vtr-inputs.json"        # in the cache folder: digest and per-file sha256
 OK_MARK = ".vtr-build-ok"         # in the build folder
@@ -45,7 +48,8 @@ OK_MARK = ".vtr-build-ok"         # in the build folder
 def input_files() -> list[Path]:
     files: set[Path] = set()
     for pattern in INPUTS:
-        files.update(p for p in REPO.glob(pattern) if p.is_file() and "__pycache__" not in p.parts)
+        files.update(p for p in REPO.glob(pattern) if p.is_file() and "__pycache__" not in p.parts
+                     and not p.relative_to(REPO).as_posix().startswith(EXCLUDE))
     return sorted(files)
 
 

@@ -40,7 +40,7 @@ def layer_scores(runner, split, query: str = "last", heads: str = "mean", batch_
     for i in tqdm(range(0, len(split), batch_size), desc=f"scores[{query}]", disable=not progress, leave=False):
         inputs = runner.inputs(split.samples[i:i + batch_size], split)
         with prune(runner.model, rec):
-            runner.logits(inputs) if hasattr(runner, "logits") else runner.predict(inputs)
+            runner.logits(inputs)
     out = [torch.stack([batch[l] for l in sorted(batch)], 1) for batch in rec.rows]
     return torch.cat(out).numpy()
 

@@ -17,9 +17,9 @@ from pathlib import Path
 from .errors import InputError
 
 # The parts of vtr whose code changes a result (not the CLI, the book's plots or the prose helpers).
-RESULT_CODE = ("plan.py", "scores.py", "flops.py", "evaluate.py", "models.py", "hf.py", "engine", "methods",
-               "search", "benchmarks", "testbed/model.py", "testbed/benchmark.py", "testbed/evaluate.py",
-               "testbed/scenes.py", "testbed/tasks.py")
+RESULT_CODE = ("plan.py", "scores.py", "flops.py", "models.py", "engine", "methods", "search", "benchmarks",
+               "runners", "evaluation", "testbed/model.py", "testbed/data.py", "testbed/score.py",
+               "testbed/runner.py", "testbed/scenes.py", "testbed/tasks.py")
 
 
 class FingerprintError(InputError):

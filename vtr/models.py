@@ -12,8 +12,8 @@ def load(spec: str, **kwargs):
     from .paths import TESTBEDS, testbed_model_dir
 
     if spec in TESTBEDS:
-        from .evaluate import TestbedRunner
         from .testbed.model import load_testbed
+        from .testbed.runner import TestbedRunner
 
         model, _ = load_testbed(testbed_model_dir(spec))
         return TestbedRunner(model, name=spec)
@@ -21,21 +21,21 @@ def load(spec: str, **kwargs):
     if not path.exists():
         raise FileNotFoundError(f"model {spec!r}: expected {' or '.join(TESTBEDS)} or a local checkpoint folder; "
                                 f"{path} does not exist")
-    from .hf import load_runner
+    from .runners.hf import load_runner
 
     return load_runner(path, **kwargs)
 
 
-def load_split(model_spec: str, split: str, limit: int | None = None, bench: str | None = None, data: str | None = None):
+def load_split(model_spec: str, split: str, limit: int | None = None, benchmark: str | None = None, data: str | None = None):
     """The evaluation split: the testbed's own splits, or a real benchmark read from `data`."""
-    if bench in (None, "testbed"):
-        from .testbed.benchmark import load as load_testbed_split
+    if benchmark in (None, "testbed"):
+        from .testbed.data import load as load_testbed_split
 
         return load_testbed_split(split).subset(limit)
     from .benchmarks import get_reader
 
     if data is None:
-        raise InputError(f"--bench {bench} needs --data pointing at the benchmark's folder")
-    split = get_reader(bench)(data, limit=limit)
+        raise InputError(f"--benchmark {benchmark} needs --data pointing at the benchmark's folder")
+    split = get_reader(benchmark)(data, limit=limit)
     split.limit = limit  # for the run's fingerprint (`vtr.fingerprint.split_fingerprint`)
     return split

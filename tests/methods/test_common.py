@@ -93,3 +93,13 @@ CLS_POLICIES = {"visionzip": lambda: visionzip.VisionZipPolicy(8, 16),
 def test_cls_methods_unsupported_without_cls(policy):
     with pytest.raises(UnsupportedInput, match="CLS"):
         CLS_POLICIES[policy]().encoder_step(_no_cls_view())
+
+
+def test_every_method_says_what_it_scores_from(llava):
+    """`SCORED_FROM` names every registered method, and for the decoder-side ones it names the score
+    source their policy uses by default."""
+    assert sorted(M.SCORED_FROM) == M.names()
+    info = llava[2]
+    for name in ("fastv", "pdrop", "sparsevlm"):
+        policy = M.get(name)(info, 0.5)
+        assert M.SCORED_FROM[name].startswith(f"{policy.source} layer"), name

@@ -7,18 +7,20 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vtr.paths import TESTBEDS, testbed_model_dir
+from vtr import paths
+from vtr.paths import TESTBEDS
 
 
 @pytest.mark.parametrize("name", list(TESTBEDS))
 def test_checkpoint_loads_and_reproduces_recorded_accuracy(name):
     from transformers import LlavaForConditionalGeneration
 
-    from vtr.evaluate import TestbedRunner, evaluate
-    from vtr.testbed.benchmark import load
+    from vtr.evaluation import evaluate
+    from vtr.testbed.runner import TestbedRunner
+    from vtr.testbed.data import load
     from vtr.testbed.model import load_testbed
 
-    folder = testbed_model_dir(name)
+    folder = paths.testbed_model_dir(name)
     model, _ = load_testbed(folder)
     assert isinstance(model, LlavaForConditionalGeneration)
     assert model.config.text_config._attn_implementation == "sdpa"
@@ -33,16 +35,16 @@ def test_checkpoint_loads_and_reproduces_recorded_accuracy(name):
 
 @pytest.mark.parametrize("name", list(TESTBEDS))
 def test_sha256_matches(name):
-    folder = testbed_model_dir(name)
+    folder = paths.testbed_model_dir(name)
     expected = (folder / "model.safetensors.sha256").read_text().split()[0]
     assert hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest() == expected
 
 
 def test_the_deep_testbed_is_deeper_and_reuses_the_vision_tower():
-    shallow, deep = (load_file(str(testbed_model_dir(n) / "model.safetensors")) for n in ("testbed", "testbed-deep"))
+    shallow, deep = (load_file(str(paths.testbed_model_dir(n) / "model.safetensors")) for n in ("testbed", "testbed-deep"))
     tower = sorted(k for k in shallow if k.startswith("vision_tower."))
     assert tower and tower == sorted(k for k in deep if k.startswith("vision_tower."))
     assert all(torch.equal(shallow[k], deep[k]) for k in tower)
-    layers = {n: json.loads((testbed_model_dir(n) / "config.json").read_text())["text_config"]["num_hidden_layers"]
+    layers = {n: json.loads((paths.testbed_model_dir(n) / "config.json").read_text())["text_config"]["num_hidden_layers"]
               for n in ("testbed", "testbed-deep")}
     assert layers["testbed-deep"] >= 2 * layers["testbed"]

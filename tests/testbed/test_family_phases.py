@@ -66,7 +66,7 @@ def _rebuilt(command: str) -> T.Recipe:
     import argparse
     import shlex
 
-    from vtr import cli_testbed
+    from vtr.cli import testbed as cli_testbed
 
     parser = argparse.ArgumentParser()
     cli_testbed.register(parser.add_subparsers())
@@ -89,7 +89,7 @@ def test_the_default_recipe_is_the_bare_command():
 
 
 def test_unknown_recipe_field_is_named():
-    from vtr import cli_testbed
+    from vtr.cli import testbed as cli_testbed
     from vtr.errors import InputError
 
     with pytest.raises(InputError, match="colour_steps"):

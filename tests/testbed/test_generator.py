@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from vtr.testbed import benchmark, scenes, tasks
+from vtr.testbed import data, scenes, tasks
 from vtr.testbed.scenes import Scene, SceneObject
 
 
@@ -20,14 +20,14 @@ def test_scenes_and_questions_are_deterministic():
 def test_materialised_splits_match_the_generator():
     """The shipped data/benchmarks/testbed files are exactly what the seeded generator produces."""
     for name in ("val", "test"):
-        shipped = benchmark.load(name)
-        samples, _ = benchmark.generate_split(name)
+        shipped = data.load(name)
+        samples, _ = data.generate_split(name)
         assert [(s.question, s.answer, s.family) for s in shipped.samples] == \
                [(s.question, s.answer, s.family) for s in samples]
-    test = benchmark.load("test")
+    test = data.load("test")
     counts = {f: sum(s.family == f for s in test.samples) for f in tasks.FAMILIES}
     assert len(test) == 2400 and set(counts.values()) == {400}
-    assert len(benchmark.load("val")) == 600
+    assert len(data.load("val")) == 600
 
 
 HAND = Scene(objects=(

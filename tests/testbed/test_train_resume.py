@@ -147,7 +147,7 @@ def test_vision_tower_of_another_stage_0_is_refused_naming_the_field(tmp_path, q
 
 def test_train_command_names_the_spec_and_the_reused_tower():
     from vtr.cli import build_parser
-    from vtr.cli_testbed import recipe_from_args, spec_from_args
+    from vtr.cli.testbed import recipe_from_args, spec_from_args
 
     spec = Spec(text_layers=16)
     cmd = T.train_command(T.Recipe(), spec, "testbed")

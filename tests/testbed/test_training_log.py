@@ -1,7 +1,8 @@
 """The shipped checkpoint's training log, as the testbed chapter reads it."""
 import json
 
-from vtr import book_runs, paths
+from vtr import paths
+from vtr.chapters import runs as book_runs
 
 
 def test_heldout_rows_follow_the_shipped_log_and_recipe():

@@ -72,18 +72,18 @@ def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: f
     return routers.eval(), curve
 
 
-def fingerprint(runner, n_questions: int, seed: int) -> dict:
+def fingerprint(runner, split, seed: int) -> dict:
     """What trained routers depend on (`vtr.fingerprint`): model and weights, questions, seed, code."""
     from .. import fingerprint as fp
 
-    return {**fp.model_fingerprint(runner), "n_questions": n_questions, "seed": seed, "code": fp.code_version()}
+    return {**fp.model_fingerprint(runner), **fp.split_fingerprint(split), "seed": seed, "code": fp.code_version()}
 
 
-def train(runner, n_questions: int = 1200, seed: int = 0, out=None, progress=True) -> dict:
-    from ..testbed.train import heldout_split
-
+def train(runner, split, seed: int = 0, out=None, progress=True) -> dict:
+    """Train one router per layer on `split` (questions outside val and test: the book uses the
+    testbed's training generator, `vtr.testbed.train.heldout_split`)."""
+    n_questions = len(split)
     t0 = time.time()
-    split = heldout_split(n_questions, seed=100 + seed)
     feats, labels = collect(runner, split, progress=progress)
     d = runner.model.config.get_text_config().hidden_size
     routers, curve = train_routers(feats, labels, d, seed=seed)
@@ -91,7 +91,7 @@ def train(runner, n_questions: int = 1200, seed: int = 0, out=None, progress=Tru
         acc = [float((routers(l, feats[l]).argmax(-1) == labels[l]).float().mean()) for l in range(len(feats))]
     info = {"seed": seed, "n_questions": n_questions, "exit_rate_per_layer": [float(y.float().mean()) for y in labels],
             "train_accuracy_per_router": acc, "loss_curve": curve, "seconds": round(time.time() - t0, 1),
-            "fingerprint": fingerprint(runner, n_questions, seed)}
+            "fingerprint": fingerprint(runner, split, seed)}
     if out is not None:
         routers.save(out, {"seed": seed, "n_questions": n_questions})
     return info

@@ -6,7 +6,7 @@ evaluation is memoised in a resumable JSONL `Trace`.
 from .gsearch import GSearchResult, gsearch, max_evaluations
 from .psigmoid import (BudgetError, BudgetSolution, PSigmoidResult, SigmoidParams, fit_to_plan,
                        max_floor, psigmoid_plan, psigmoid_rates, psigmoid_search, solve_budget)
-from .trace import MemoScorer, Trace, TraceError, plan_key
+from .traces import MemoScorer, Trace, TraceError, plan_key
 
 __all__ = ["GSearchResult", "gsearch", "max_evaluations", "BudgetError", "BudgetSolution",
            "PSigmoidResult", "SigmoidParams", "fit_to_plan", "max_floor", "psigmoid_plan",

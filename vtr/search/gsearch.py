@@ -37,7 +37,7 @@ from typing import Callable
 from tqdm.auto import tqdm
 
 from ..plan import Plan
-from .trace import MemoScorer, Trace, scorer_fingerprint, scorer_name
+from .traces import MemoScorer, Trace, scorer_fingerprint, scorer_name
 
 FEASIBLE_SLACK = 1e-12
 

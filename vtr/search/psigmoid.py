@@ -44,7 +44,7 @@ from tqdm.auto import tqdm
 
 from ..errors import InputError
 from ..plan import Plan
-from .trace import MemoScorer, Trace, scorer_fingerprint, scorer_name
+from .traces import MemoScorer, Trace, scorer_fingerprint, scorer_name
 
 EPS = 1e-12
 _TAIL = 800.0  # k * distance beyond which expit is exactly 0.0 or 1.0 in float64

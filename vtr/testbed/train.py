@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import benchmark, evaluate, scenes, tasks
+from ..evaluation import evaluate
+from . import data, scenes, tasks
 from .model import TRIGGER, TestbedSpec, WordTokenizer, build_model, pixel_values, prompt_ids, save_testbed
 
 
@@ -295,10 +296,17 @@ def _interleaved_caption(recipe: Recipe, inner: int) -> bool:
     return n > 0 and inner < recipe.lm_steps and inner % n == n - 1
 
 
+def heldout_metrics(model, heldout) -> dict:
+    """The held-out metrics of the model being trained: the book's evaluation loop and runner."""
+    from .runner import TestbedRunner
+
+    return evaluate(TestbedRunner(model), heldout, progress=False)["metrics"]
+
+
 def _maybe_evaluate(model, recipe, log, heldout, step: int, total: int, stage: int) -> None:
     if (step + 1) % recipe.eval_every == 0 or step == total - 1:
         model.eval()
-        res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
+        res = heldout_metrics(model, heldout)
         log({"stage": stage, "step": step, "heldout": res})
 
 
@@ -322,7 +330,7 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
             log({"stage": 3, "step": step, "loss": loss, "lr": sched.get_last_lr()[0]})
         if (step + 1) % recipe.eval_every == 0 or step == recipe.polish_steps - 1:
             model.eval()
-            res = evaluate.summarise(heldout.samples, evaluate.predict(model, heldout))
+            res = heldout_metrics(model, heldout)
             log({"stage": 3, "step": step, "heldout": res})
 
 
@@ -391,7 +399,7 @@ def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float,
     return _optimise(loss, opt, sched, trainable)
 
 
-def heldout_split(n: int, seed: int = 3) -> "benchmark.Split":
+def heldout_split(n: int, seed: int = 3) -> "data.Split":
     """An in-memory set of n questions (seed 3: training monitor; disjoint from val = 1, test = 2)."""
     from ..benchmarks.jsonl import Sample, Split
 
@@ -661,8 +669,8 @@ def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96, spec
     accuracy on the first `slice_size` test questions (the test suite reproduces that number)."""
     import hashlib
 
-    from ..evaluate import TestbedRunner, evaluate as run_eval
-    from .benchmark import load
+    from .data import load
+    from .runner import TestbedRunner
     from .model import load_testbed
 
     recipe = recipe or Recipe()
@@ -671,6 +679,6 @@ def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96, spec
     (out / "COMMAND").write_text(f"{train_command(recipe, spec, vision_from)}\n"
                                  f"# {torch.__version__}, {recipe.threads} threads; see training.json for the recipe\n")
     model, _ = load_testbed(out)
-    res = run_eval(TestbedRunner(model), load("test").subset(slice_size), progress=False)["metrics"]
+    res = evaluate(TestbedRunner(model), load("test").subset(slice_size), progress=False)["metrics"]
     (out / "eval_slice.json").write_text(json.dumps(res, indent=1) + "\n")
     return res

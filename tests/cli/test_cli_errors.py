@@ -1,0 +1,110 @@
+"""Bad input on the command line: exit code 2, one line on stderr naming the problem, nothing written.
+
+Each row runs `vtr` as a subprocess (as a user would), with the results store and every output path
+inside a temporary folder whose contents are compared before and after."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROWS = [
+    # parsed before any work: argparse types and choices
+    ("eval --method fastv --budget 0.25 --limit -5", "--limit"),
+    ("eval --method fastv --limit 0", "--limit"),
+    ("eval --method fastv --batch-size 0", "--batch-size"),
+    ("eval --method fastv --batch-size -1", "--batch-size"),
+    ("eval --method fastv --hp K", "KEY=VALUE"),
+    ("eval --method nope", "--method"),
+    ("eval --method fastv --budget 1.5", "--budget"),
+    ("eval --method fastv --budget abc", "--budget"),
+    ("eval --method fastv --kind tokens", "--kind"),
+    ("eval --benchmark nope --method fastv", "--benchmark"),
+    ("eval --method fastv --max-new-tokens 0", "--max-new-tokens"),
+    ("search gsearch --tolerance -0.1", "--tolerance"),
+    ("search gsearch --limit 0", "--limit"),
+    ("search gsearch --split train", "--split"),
+    ("search gsearch --query first", "--query"),
+    ("search psigmoid", "--budget"),
+    ("search psigmoid --budget 0", "--budget"),
+    ("search psigmoid --budget 0.2 --n-iter 0", "--n-iter"),
+    ("bench prefill --keep 0.5,x", "--keep"),
+    ("bench prefill --keep 0", "--keep"),
+    ("bench prefill --batch 0", "--batch"),
+    ("bench prefill --repeats -1", "--repeats"),
+    ("testbed eval --split train", "--split"),
+    ("testbed eval --model testbed-huge", "--model"),
+    ("testbed train --threads 0", "--threads"),
+    # checked by the command before it loads a model
+    ("eval", "--method is required"),
+    ("testbed train --set colour_steps=3 --out {tmp}/train", "colour_steps"),
+    ("testbed train --spec text_layers=many --out {tmp}/train", "not a int"),
+    ("testbed train --vision-from {tmp}/nowhere --out {tmp}/train", "--vision-from"),
+    ("bench prefill --model random-llava-x", "random-llava-"),
+    # raised by the API once the model and split are known
+    ("eval --model {tmp}/nowhere --method fastv", "does not exist"),
+    ("eval --method fastv --hp Q=1 --limit 4 --no-speed", "no hyper-parameter 'Q'"),
+    ("eval --method fastv --hp R=abc --limit 4 --no-speed", "must be a number"),
+    ("eval --method fastv --split train --limit 4 --no-speed", "unknown testbed split"),
+    ("eval --benchmark gqa --method fastv --limit 4", "needs --data"),
+    ("eval --method gsearch --limit 4 --no-speed", "run `vtr search gsearch` first"),
+    ("search gsearch --limit 8 --out {tmp}/other.trace.jsonl", "tolerance"),
+    ("search gsearch --limit 8 --out {tmp}/corrupt.trace.jsonl", "not valid JSON"),
+    ("search psigmoid --budget 0.3 --limit 8 --init {tmp}/missing.json", "missing.json"),
+    ("search psigmoid --budget 0.05 --limit 8", "budget"),
+]
+
+
+def _noise(line: str) -> bool:
+    """Progress bars (tqdm: transformers loading weights) and library warnings are not messages."""
+    return "it/s]" in line or "%|" in line or "Warning" in line or line.lstrip().startswith("warnings.warn")
+
+
+def _snapshot(root: Path) -> dict:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    header = {"type": "header", "version": 1, "config": {"search": "gsearch", "tolerance": 0.5}}
+    (tmp_path / "other.trace.jsonl").write_text(json.dumps(header) + "\n")
+    (tmp_path / "corrupt.trace.jsonl").write_text("not json\n" + json.dumps(header) + "\n")
+    (tmp_path / "results").mkdir()
+    return tmp_path
+
+
+def test_the_table_has_at_least_thirty_rows():
+    assert len(ROWS) >= 30 and len({r[0] for r in ROWS}) == len(ROWS)
+
+
+@pytest.mark.parametrize("command,named", ROWS, ids=[r[0] for r in ROWS])
+def test_bad_input_is_one_line_with_exit_code_2_and_writes_nothing(sandbox, command, named):
+    env = {**os.environ, "VTR_RESULTS": str(sandbox / "results"), "OMP_NUM_THREADS": "1"}
+    env.pop("VTR_DEBUG", None)
+    before = _snapshot(sandbox)
+    args = [a.replace("{tmp}", str(sandbox)) for a in command.split()]
+    proc = subprocess.run([sys.executable, "-m", "vtr.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300)
+    lines = [line for line in proc.stderr.splitlines() if line.strip() and not _noise(line)]
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("vtr") and "error:" in lines[0] and named in lines[0], lines[0]
+    assert "Traceback" not in proc.stderr
+    assert _snapshot(sandbox) == before
+
+
+def test_debug_shows_the_traceback(sandbox):
+    env = {**os.environ, "VTR_RESULTS": str(sandbox / "results"), "VTR_DEBUG": "1"}
+    proc = subprocess.run([sys.executable, "-m", "vtr.cli", "testbed", "train", "--set", "colour_steps=3",
+                           "--out", str(sandbox / "train")], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 1 and "Traceback" in proc.stderr and "InputError" in proc.stderr
+
+
+def test_the_cli_offers_every_registered_method():
+    from vtr import methods
+    from vtr.cli import args as cli_args
+
+    assert sorted(cli_args.REGISTERED) == methods.names()

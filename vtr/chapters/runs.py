@@ -1,0 +1,439 @@
+"""The book's experiments on the testbed, each computed once and saved (load-or-compute).
+
+Every chapter and the introduction's headline table call these; whichever page executes first
+computes a result, the others read the saved JSON. Results live in `vtr.paths.results_dir()`,
+whose name carries a hash of the code and weights, so nothing computed by other code is reused.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+
+from .. import analysis
+from . import experiments, results
+from .sizes import size
+from ..paths import data_dir
+from ..plan import Plan
+
+BUDGETS = (0.5, 0.25, 0.125)
+TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge", "prumerge_plus",
+                 "tome", "psigmoid")
+TOLERANCE = 0.005
+
+
+def cached(name: str, compute):
+    saved = results.load_json(name)
+    if saved is not None:
+        return saved
+    t0 = time.time()
+    value = compute()
+    value["_seconds"] = round(time.time() - t0, 1)
+    results.save_json(name, value)
+    return value
+
+
+# ------------------------------------------------------------------ chapter 2: the testbed
+def testbed_accuracy() -> dict:
+    def compute():
+        from ..testbed.score import accuracy
+        from ..testbed.tasks import answer_space
+
+        # what `vtr testbed eval --split test` prints, from the book's runner: the unpruned run is
+        # the run file every experiment shares, and the test images' features stay in its cache
+        runner, split = experiments.testbed("test")
+        real = experiments.eval_method(runner, split, "full", None, experiment="testbed", progress=False,
+                                       measure_speed=False)
+        res = accuracy(runner, split, progress=False, real=real)
+        # answer prior: accuracy of always giving the family's most frequent test answer
+        majority = {}
+        for fam in answer_space():
+            answers = [s.answer for s in split.samples if s.family == fam]
+            if answers:
+                majority[fam] = max(set(answers), key=answers.count)
+        hits = {fam: [s.answer == majority[fam] for s in split.samples if s.family == fam] for fam in majority}
+        res["prior"] = {fam: float(np.mean(h)) for fam, h in hits.items()}
+        res["prior_overall"] = float(np.mean([s.answer == majority[s.family] for s in split.samples]))
+        return res
+    return cached("testbed_accuracy", compute)
+
+
+# The testbed's accuracy target, in the trigger format.
+TARGET_OVERALL, TARGET_FAMILY = 0.90, 0.80
+
+
+def families_from_image(acc: dict, margin: float = 0.10) -> tuple[list[str], list[str]]:
+    """(families answered from the image, the others) for a `testbed_accuracy()` result: from the
+    image = more than `margin` above the family's answer prior and more than `margin` lost when the
+    image is blanked."""
+    fams = list(acc["families"])
+    uses = [f for f in fams if acc["families"][f] - acc["prior"][f] > margin
+            and acc["families"][f] - acc["blank_image"]["families"][f] > margin]
+    return uses, [f for f in fams if f not in uses]
+
+
+def meets_target(acc: dict) -> bool:
+    return acc["overall"] >= TARGET_OVERALL and min(acc["families"].values()) >= TARGET_FAMILY
+
+
+def training_log(relative: str = "testbed/model/training_log.jsonl") -> list[dict]:
+    """Records of a training log under the data folder (default: the shipped checkpoint's)."""
+    path = data_dir() / relative
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def heldout_rows(records: list[dict]) -> list[dict]:
+    """One row per held-out evaluation of a training log: step, accuracy per family, overall."""
+    return [{"step": r["step"], **r["heldout"]["families"], "overall": r["heldout"]["overall"]}
+            for r in records if "heldout" in r]
+
+
+def target_attention() -> dict:
+    """Where the trigger (and the text tokens) look, per layer, when asked about one named object."""
+    def compute():
+        from ..models import load
+        from ..testbed.probes import attribute_regions
+
+        runner = load("testbed")
+        split, masks = attribute_regions(size("probe_questions"))
+        out = {"n": len(split)}
+        for query in ("last", "text_mean"):
+            out[query] = analysis.region_lift(analysis.layer_scores(runner, split, query, progress=False), masks)
+        return out
+    return cached("target_attention", compute)
+
+
+# ------------------------------------------------------------------ chapter 3: rank consistency
+def rank_consistency() -> dict:
+    def compute():
+        runner, split = experiments.testbed("val")
+        split = split.subset(size("rank_questions"))
+        out = {"n": len(split)}
+        for query in ("last", "text_mean"):
+            s = analysis.layer_scores(runner, split, query, progress=False)
+            taus = analysis.kendall_per_sample(s)
+            n_vision = s.shape[2]
+            k = n_vision // 4
+            top = np.argsort(-s, axis=2, kind="stable")[:, :, :k]
+            # nestedness: share of layer l+1's top-k that is also in layer l's top-k
+            nested = [float(np.mean([len(set(top[i, l + 1]) & set(top[i, l])) / k for i in range(len(s))]))
+                      for l in range(s.shape[1] - 1)]
+            out[query] = {"tau_mean": taus.mean(0).tolist(), "tau_std": taus.std(0).tolist(),
+                          "per_sample_adjacent": [taus[:, l, l + 1].tolist() for l in range(s.shape[1] - 1)],
+                          "overlap_k": k, "overlap": analysis.topk_overlap(s, k).tolist(), "nested": nested}
+        return out
+    return cached("rank_consistency", compute)
+
+
+def tau_excluding_first(rc: dict, query: str = "last") -> float:
+    """Mean Kendall tau over pairs of distinct layers, both >= 1 (the paper excludes layer 1)."""
+    t = np.array(rc[query]["tau_mean"])
+    L = len(t)
+    pairs = [t[i, j] for i in range(1, L) for j in range(i + 1, L)]
+    return float(np.mean(pairs))
+
+
+# ------------------------------------------------------------------ chapter 4: G-Search
+def gsearch() -> dict:
+    """{query: {"search": the saved search, "test": its test record}, "full": the unpruned record}.
+    The search is saved once (`experiments.run_gsearch`); this result names it."""
+    def compute():
+        runner, val = experiments.testbed("val")
+        _, test = experiments.testbed("test")
+        out = {}
+        for query in ("last", "text_mean"):
+            g = experiments.run_gsearch(runner, val, TOLERANCE, query=query, progress=False)
+            rec = experiments.eval_method(runner, test, "gsearch", None, experiment="gsearch", query=query,
+                                          progress=False)
+            out[query] = {"search": _saved_name(g), "test": rec}
+        out["full"] = experiments.eval_method(runner, test, "full", None, experiment="gsearch", progress=False,
+                                              measure_speed=False)
+        return out
+    saved = cached("gsearch", compute)
+    return {k: {**v, "search": results.load_json(v["search"])} if k != "full" and isinstance(v, dict) else v
+            for k, v in saved.items()}
+
+
+def _saved_name(search: dict) -> str:
+    """The results-folder name of a saved search (`experiments.run_gsearch` / `run_psigmoid`)."""
+    from pathlib import Path
+
+    return Path(search["saved"]).stem
+
+
+# ------------------------------------------------------------------ chapter 5: P-Sigmoid and the methods table
+def psigmoid(budget: float, query: str = "last") -> dict:
+    """The P-Sigmoid search at `budget` (mean keep rate), started from G-Search's plan; saved once
+    by `experiments.run_psigmoid`, read back from there."""
+    saved = results.load_json(experiments.search_name("psigmoid", query, experiments.SEARCH_SOURCE, budget))
+    if saved is not None:
+        return saved
+    runner, val = experiments.testbed("val")
+    g = gsearch()[query]["search"]
+    init = Plan(tuple(g["plan"]), g["n_vision"])
+    return experiments.run_psigmoid(runner, val, budget, init_plan=init, query=query, progress=False)
+
+
+def methods_table() -> list[dict]:
+    """Every method at every budget on the test split (one record each, in the results store)."""
+    def compute():
+        runner, test = experiments.testbed("test")
+        recs = [experiments.eval_method(runner, test, "full", None, experiment="table", progress=False,
+                                        measure_speed=False)]
+        for budget in BUDGETS:
+            psigmoid(budget)
+            for name in TABLE_METHODS:
+                try:
+                    recs.append(experiments.eval_method(runner, test, name, budget, experiment="table",
+                                                        progress=False))
+                except ValueError as e:  # an infeasible budget is reported, not hidden
+                    recs.append({"method": name, "budget": budget, "error": str(e)})
+        return {"records": recs}
+    return cached("methods_table", compute)["records"]
+
+
+def methods_speed() -> dict:
+    """Prefill speedup of every method of the table, timed together at each budget: one interleaved
+    run per budget (every round times the unpruned model and then each method on the same batch),
+    so the methods of one table row group are measured under the same machine load, with the
+    range of their paired per-round ratios (`vtr.timing.prefill_policies`)."""
+    def compute():
+        from .. import timing
+        from ..plan import PlanError
+
+        runner, test = experiments.testbed("test")
+        inputs = runner.inputs(test.samples[:size("speed_batch")], test)
+        out = {}
+        for budget in BUDGETS:
+            policies = {}
+            for name in TABLE_METHODS:
+                try:
+                    policies[name] = experiments.policy_for(runner, test, name, budget)
+                except (PlanError, ValueError):  # infeasible at this budget: the table says why
+                    continue
+            out[str(budget)] = timing.prefill_policies(runner.model, inputs, policies,
+                                                       repeats=size("table_speed_repeats"))
+        return {"budgets": out, "batch": size("speed_batch")}
+    return cached("methods_speed", compute)
+
+
+def stored_record(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0) -> dict:
+    """The latest summary record of an evaluation in the results store (testbed, test split)."""
+    found = results.find(results.load(experiment=experiment), method=method, budget=budget, kind=kind, seed=seed,
+                         model="testbed", split="test")
+    if not found:
+        raise FileNotFoundError(f"no record of {method} at {budget} ({kind}) in experiment {experiment!r}: "
+                                f"evaluate it first")
+    return found[-1]
+
+
+def correct(record: dict) -> np.ndarray:
+    """Per-question correctness (test split, in its order) of the evaluation behind a summary record,
+    read from the run file the record names."""
+    from ..evaluation import read_run
+    from ..paths import results_dir
+
+    _, split = experiments.testbed("test")
+    preds = {sid: r["pred"] for sid, r in read_run(results_dir() / record["run_file"]).items()}
+    return np.array([preds[s.id] == s.answer for s in split.samples], dtype=float)
+
+
+def per_sample_correct(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0) -> np.ndarray:
+    """`correct` of a stored evaluation (for bootstrap intervals)."""
+    return correct(stored_record(experiment, method, budget, kind, seed))
+
+
+# ------------------------------------------------------------------ chapter 4: which layer scores
+def score_sources() -> dict:
+    """The same plans scored from the previous layer's attention and from the current layer's q/k,
+    on test: G-Search's plan, FastV and PyramidDrop at every budget. A method's default source is
+    its table record; the other source is evaluated here (experiment "sources")."""
+    from ..scores import SCORE_SOURCES
+
+    def compute():
+        runner, test = experiments.testbed("test")
+        rows = []
+        for method, budgets, default in (("gsearch", (None,), experiments.SEARCH_SOURCE),
+                                         ("fastv", BUDGETS, "previous"), ("pdrop", BUDGETS, "current")):
+            for budget in budgets:
+                recs = {}
+                for source in SCORE_SOURCES:
+                    if source == default:  # the record the other chapters use
+                        recs[source] = gsearch()["last"]["test"] if method == "gsearch" else \
+                            next(r for r in methods_table() if r.get("method") == method and r.get("budget") == budget)
+                        continue
+                    hp = {"source": source, **({"query": "last"} if method == "gsearch" else {})}
+                    recs[source] = experiments.eval_method(runner, test, method, budget, experiment="sources",
+                                                           measure_speed=False, progress=False, **hp)
+                diff = analysis.paired_bootstrap(correct(recs["previous"]), correct(recs["current"]))
+                rows.append({"method": method, "budget": budget, "default": default,
+                             "previous": recs["previous"]["overall"], "current": recs["current"]["overall"],
+                             "keep_rate": recs[default]["keep_rate"], "difference": diff})
+        return {"rows": rows}
+    return cached("score_sources", compute)["rows"]
+
+
+# ------------------------------------------------------------------ chapter 6: CLS similarity / knee
+def cls_knee() -> dict:
+    def compute():
+        from ..methods.cls_knee import DETECTORS
+
+        runner, test = experiments.testbed("test")
+        _, val = experiments.testbed("val")
+        curves = analysis.cls_curves(runner, val.subset(size("cls_questions")))
+        srt = -np.sort(-curves, axis=1)
+        knees = {name: [int(det(row)) for row in srt] for name, det in DETECTORS.items()}
+        two = experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False)
+        one = experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False,
+                                      stage2=0)
+        return {"sorted_curves": srt[:50].tolist(), "mean_curve": srt.mean(0).tolist(),
+                "knees": knees, "two_stage": two, "stage1_only": one}
+    return cached("cls_knee", compute)
+
+
+# ------------------------------------------------------------------ chapter 7: DyVTE
+def vtw_sweep() -> dict:
+    """Accuracy on val when every vision token is removed before layer l, for each l (+ full)."""
+    def compute():
+        runner, val = experiments.testbed("val")
+        L = runner.model.config.get_text_config().num_hidden_layers
+        score = experiments.val_scorer(runner, val)
+        acc = {l: score(Plan.drop_at(L, runner.n_vision, l, 0)) for l in range(0, L + 1)}
+        return {"accuracy": acc}
+    return cached("vtw_sweep", compute)
+
+
+def three_stages() -> list[dict]:
+    def compute():
+        runner, val = experiments.testbed("val")
+        return {"rows": analysis.attention_mass(runner, val.subset(size("stage_questions")), progress=False)}
+    return cached("three_stages", compute)["rows"]
+
+
+def routers_path(seed: int):
+    """The book's routers live with its results (stamped by code and weights): routers trained for
+    another checkpoint, or on the smoke build's 96 questions, are never picked up by a full build."""
+    from ..paths import results_dir
+
+    return results_dir() / f"dyvte_routers_seed{seed}.safetensors"
+
+
+def dyvte_routers(seed: int) -> dict:
+    """Train (or load) the routers of one seed. Routers saved by another configuration (model,
+    weights, seed, questions, code: `dyvte_train.fingerprint`) are refused, naming what differs."""
+    from .. import fingerprint as fp
+    from ..journal import write_atomic
+    from ..methods import dyvte_train
+
+    path = routers_path(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    info_path = path.with_suffix(".json")
+    from ..testbed.train import heldout_split
+
+    runner, _ = experiments.testbed("val")
+    # training questions from the training generator (seeds 100+: disjoint from val and test)
+    questions = heldout_split(size("router_questions"), seed=100 + seed)
+    stamp = dyvte_train.fingerprint(runner, questions, seed)
+    if path.exists() and info_path.exists():
+        info = json.loads(info_path.read_text())
+        fp.check(info.get("fingerprint", {}), stamp, str(info_path), fresh=f"delete {path} and {info_path}")
+        return info
+    info = dyvte_train.train(runner, questions, seed=seed, out=path, progress=False)
+    write_atomic(info_path, json.dumps(info))  # written last: the routers file is complete by then
+    return info
+
+
+def dyvte() -> dict:
+    def compute():
+        runner, test = experiments.testbed("test")
+        seeds = size("router_seeds")
+        out = {"seeds": {}}
+        for seed in seeds:
+            info = dyvte_routers(seed)
+            rec = experiments.eval_method(runner, test, "dyvte", None, experiment="dyvte", seed=seed,
+                                         routers=str(routers_path(seed)), progress=False)
+            out["seeds"][seed] = {"train": info, "test": rec}
+        out["full"] = experiments.eval_method(runner, test, "full", None, experiment="dyvte", progress=False,
+                                              measure_speed=False)
+        # VTW and FastV at the cost DyVTE chose (seed 0), and FastV + DyVTE
+        cost = out["seeds"][seeds[0]]["test"]["keep_rate"]
+        L = runner.model.config.get_text_config().num_hidden_layers
+        k = max(1, round(cost * L))
+        out["vtw"] = experiments.eval_method(runner, test, "vtw", None, experiment="dyvte", K=k, progress=False)
+        out["fastv"] = experiments.eval_method(runner, test, "fastv", round(cost, 3), experiment="dyvte",
+                                               progress=False)
+        out["fastv_dyvte"] = experiments.eval_method(runner, test, "fastv_dyvte", 0.5, experiment="dyvte",
+                                                     routers=str(routers_path(seeds[0])),
+                                                     progress=False)
+        return out
+    return cached("dyvte", compute)
+
+
+# ------------------------------------------------------------------ chapter 8: efficiency
+def efficiency() -> dict:
+    def compute():
+        import torch
+
+        from .. import timing, tiny
+
+        runner, test = experiments.testbed("test")
+        L = runner.model.config.get_text_config().num_hidden_layers
+        keeps = [1.0, 0.75, 0.5, 0.25, 0.125, 0.0]
+        batch = size("efficiency_batch")
+        inputs = runner.inputs(test.samples[:batch], test)
+        rows = timing.prefill(runner.model, inputs, timing.keep_plans(L, runner.n_vision, keeps),
+                             repeats=size("prefill_repeats"))
+        dec = [{"keep": k, **timing.decode(runner.model, inputs, Plan.drop_at(L, runner.n_vision, 1,
+                                                                              round(k * runner.n_vision)),
+                                          new_tokens=size("decode_new_tokens"), repeats=size("decode_repeats"))}
+               for k in (0.5, 0.25, 0.125)]
+        # cost growth with the number of vision tokens: a random-init LLaVA at several resolutions
+        growth = []
+        for side in size("growth_sizes"):
+            model = tiny.build_sized(image_size=side)
+            inp = tiny.make_inputs(model, "llava", batch=4)
+            n = tiny.n_image_tokens(model, "llava")
+            r = timing.prefill(model, inp, {"keep=0.25": Plan.drop_at(model.config.text_config.num_hidden_layers,
+                                                                       n, 1, round(0.25 * n))},
+                              repeats=size("growth_repeats"))[0]
+            growth.append({"image_size": side, "n_vision": n, **r})
+            del model
+            torch.set_num_threads(torch.get_num_threads())
+        return {"prefill": rows, "decode": dec, "growth": growth, "batch": batch}
+    return cached("efficiency", compute)
+
+
+GENERATION_METHODS = ("fastv", "pdrop")  # plan-based methods timed end to end at every budget
+
+
+def generation(model: str = "testbed") -> dict:
+    """End-to-end generation of one testbed (`vtr.timing.generate`): FastV and PyramidDrop at every
+    budget (G-Search's plan too on the 8-layer testbed), one interleaved run per output length."""
+    def compute():
+        from .. import timing
+        from ..plan import PlanError
+
+        runner, test = experiments.testbed("test", model)
+        info = experiments.info_for(runner, test)
+        plans, skipped = {}, []
+        for budget in BUDGETS:
+            for name in GENERATION_METHODS:
+                try:
+                    plans[f"{name} {budget}"] = experiments.policy_for(runner, test, name, budget).plan
+                except PlanError as err:  # reported, not hidden
+                    skipped.append(f"{name} at {budget}: {err}")
+        if model == "testbed":
+            plans["gsearch"] = Plan(tuple(gsearch()["last"]["search"]["plan"]), info.n_vision)
+        inputs = runner.inputs(test.samples[:size("generate_batch")], test)
+        rows = timing.generate(runner.model, inputs, plans, list(size("generate_new_tokens")),
+                               repeats=size("generate_repeats"))
+        return {"rows": rows, "skipped": skipped, "batch": size("generate_batch"), "model": model,
+                "n_layers": info.n_layers}
+    return cached("generation" if model == "testbed" else f"generation_{model}", compute)
+
+
+def paired_difference(experiment: str, a: str, b: str, budget, kind: str = "keep") -> dict:
+    """Bootstrap CI of accuracy(a) - accuracy(b) on the same test questions."""
+    return analysis.paired_bootstrap(per_sample_correct(experiment, a, budget, kind),
+                                     per_sample_correct(experiment, b, budget, kind))
