@@ -52,17 +52,14 @@ from loguru import logger
 
 # ------------------------------------------------------------------ vtr imports
 # Every name this plugin takes from the rest of vtr, in one place: when modules move, update here.
+from vtr.chapters.experiments import policy_for
 from vtr.engine import Policy, prune
 from vtr.errors import InputError
-from vtr.flops import DecoderShape, layer_flops
+from vtr.evaluation import cost as realised_cost
+from vtr.flops import DecoderShape
 from vtr.models import load as load_runner
 from vtr.models import load_split
 from vtr.paths import TESTBEDS
-
-try:  # the method policy by name (vtr.chapters.experiments; vtr.experiments before the reorganisation)
-    from vtr.chapters.experiments import policy_for
-except ImportError:  # pragma: no cover - the layout before the move
-    from vtr.experiments import policy_for
 # ------------------------------------------------------------------
 
 _SPLITS: dict = {}  # the testbed's splits by name, loaded once per process
@@ -145,8 +142,7 @@ class VTR(lmms):
         self.batch_size_per_call = self.runner.batch_size
         self.shape = DecoderShape.from_config(self.runner.model.config.get_text_config())
         self._check_method()
-        self._flops = [0, 0]      # pruned, unpruned decoder prefill FLOPs over every call
-        self._vision = [0.0, 0]   # sum of per-layer mean vision keep rates, samples
+        self._records: list[dict] = []  # per sample: the token counts `vtr eval` records
 
     # ------------------------------------------------------------------ properties lmms-eval reads
     @property
@@ -170,29 +166,26 @@ class VTR(lmms):
         return policy_for(self.runner, group, self.method, self.budget, self.kind, self.seed, **self.hp)
 
     def _account(self, stats: dict, attention_mask: torch.Tensor) -> None:
-        """Add one batch's realised decoder prefill FLOPs and vision keep rates (as `vtr eval`)."""
+        """Record one batch's per-sample token counts, as `vtr eval`'s run files do."""
         tokens, vision = stats["token_counts"], stats["vision_counts"]
         for b in range(tokens.shape[0]):
-            full = int(attention_mask[b].sum())
-            self._flops[0] += sum(layer_flops(int(n), self.shape) for n in tokens[b].tolist())
-            self._flops[1] += layer_flops(full, self.shape) * self.shape.n_layers
-            self._vision[0] += float(vision[b].double().mean()) / self.runner.n_vision
-            self._vision[1] += 1
+            self._records.append({"tokens": tokens[b].tolist(), "vision": vision[b].tolist(),
+                                  "tokens_full": [int(attention_mask[b].sum())] * self.shape.n_layers})
 
-    def cost(self) -> dict:
-        """Pooled over every call so far: decoder prefill FLOPs ratio, mean vision keep rate, samples."""
-        pruned, full = self._flops
-        return {"flops_ratio": pruned / full if full else None,
-                "keep_rate": self._vision[0] / self._vision[1] if self._vision[1] else None,
-                "samples": self._vision[1]}
+    def cost(self, since: int = 0) -> dict:
+        """Realised cost of the samples since record `since` (`vtr.evaluation.cost`, what `vtr eval`
+        reports): decoder prefill FLOPs ratio, mean vision keep rate, samples."""
+        recs = self._records[since:]
+        if not recs:
+            return {"flops_ratio": None, "keep_rate": None, "samples": 0}
+        c = realised_cost(recs, self.shape, self.runner.n_vision)
+        return {"flops_ratio": c["flops_ratio"], "keep_rate": c["keep_rate"], "samples": len(recs)}
 
-    def _report(self, before: tuple[list, list], seconds: float = 0.0, tokens: int = 0) -> None:
-        pruned, full = self._flops[0] - before[0][0], self._flops[1] - before[0][1]
-        n = self._vision[1] - before[1][1]
-        if not n:
+    def _report(self, before: int, seconds: float = 0.0, tokens: int = 0) -> None:
+        c = self.cost(before)
+        if not c["samples"]:
             return
-        extra = {"vtr_flops_ratio": pruned / full, "vtr_keep_rate": (self._vision[0] - before[1][0]) / n,
-                 "vtr_samples": n}
+        extra = {"vtr_flops_ratio": c["flops_ratio"], "vtr_keep_rate": c["keep_rate"], "vtr_samples": c["samples"]}
         logger.info(f"vtr {self.method} budget={self.budget} kind={self.kind}: " +
                     ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items()))
         log_metrics(total_elapsed_time=seconds, total_gen_tokens=tokens, avg_speed=tokens / seconds if seconds else 0.0,
@@ -225,7 +218,7 @@ class VTR(lmms):
         import time
 
         out: list[str | None] = [None] * len(requests)
-        before = (list(self._flops), list(self._vision))
+        before = len(self._records)
         t0, n_tokens = time.perf_counter(), 0
         for (_, _, _), idx in self._groups(requests).items():
             samples = [self._sample(requests[i]) for i in idx]
@@ -301,7 +294,7 @@ class VTR(lmms):
     @torch.inference_mode()
     def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
         out: list[tuple[float, bool] | None] = [None] * len(requests)
-        before = (list(self._flops), list(self._vision))
+        before = len(self._records)
         for _, idx in self._groups(requests).items():
             samples, conts = [], []
             for i in idx:
