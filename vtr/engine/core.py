@@ -5,34 +5,59 @@ the model's code, weights and attention implementation are untouched (SDPA stays
 
 What the hooks modify, exactly:
 - top-level pre-hook: reads `input_ids` (image positions are found from the image token id(s),
-  never from offsets).
+  never from offsets) and `logits_to_keep`; removes `labels` from the call (the post-hook computes
+  the loss).
+- top-level post-hook, only when `labels` were passed: returns the output with the loss the
+  model's own `loss_function` gives. Nothing pruned: on the model's logits and labels, as the model
+  would. Pruned: over the surviving positions, each predicting the input's next token (the label
+  one input column after it); a label whose predicting position was pruned drops out (in LLaVA
+  training those are image positions, labelled -100 anyway). `labels` with `logits_to_keep`
+  under pruning are refused.
 - vision-tower hooks (only when the policy has an encoder step): read the feature layer's input
   and output, to offer CLS attention / CLS similarity / keys to the policy. The captured tensors
   sit in a dict also exposed as `model._vtr_vision_capture` while the session is installed, so a
   `FeatureCache` that skips the tower can hand back what the tower gave for the same images.
-- language-model pre-hook: at prefill, records padding, positions and image positions; for an
-  encoder step, writes the policy's replacement features into `inputs_embeds`. At a decode step
-  after a pruned prefill, replaces `attention_mask`/`position_ids` by ones consistent with the
-  pruned cache.
+- language-model pre-hook: at prefill, records padding (from the 2-D mask, or from the 4-D mask /
+  dict of them that generate() passes with a static cache), positions and image positions; for
+  an encoder step, writes the policy's replacement features into `inputs_embeds`. At a decode step
+  after a pruned prefill, replaces `position_ids` (and a 2-D `attention_mask`) by ones consistent
+  with the pruned cache; how many tokens were decoded is read from the cache, so a `cache.crop()`
+  (assisted decoding dropping rejected candidates from every layer's end) is followed.
 - decoder-layer pre-hooks: before layer l, asks the policy which vision tokens survive and gathers
   `hidden_states`, `position_embeddings` (cos, sin) and `position_ids` accordingly, and passes a
-  4-D boolean mask (causal, padding-aware, per sample). Each hook keeps a reference to what
+  4-D mask (causal, padding-aware, per sample; boolean for SDPA, additive for eager), widened
+  with masked columns to the keys the layer's cache returns (a static cache: all max_cache_len
+  slots). Each hook keeps a reference to what
   entered its layer (hidden states after the gather, cos/sin), so that the next layer's policy can
   score with this layer's attention (`source="previous"`): computed lazily, only when asked, for
   the query rows only, from this layer's own q/k on that input (what `output_attentions` would
   return for it); the reference is dropped at the end of the prefill. Each layer's KV cache therefore holds only
-  the tokens that layer saw; decoding with `generate()` attends to exactly those.
+  the tokens that layer saw; decoding with `generate()` attends to exactly those. At a decode
+  step after a pruned prefill, the layer's `attention_mask` is replaced the same way.
 - language-model post-hook: remembers the cache so that decode steps continue the same plan, and
   stores the prefill's state on the cache object (`CACHE_STATE`), so that a later `generate()`
   continuing that cache (`past_key_values=`, multimodal inputs not passed again), in this or
   another `prune` block, decodes with the tokens each layer kept. A cache filled without vtr is
-  continued untouched.
+  continued untouched. When layer 0 itself kept fewer tokens than the input had, it also sets
+  the cache's `get_seq_length` (an instance attribute) to report the input positions the cache
+  covers (`_input_length`): generate() counts from it which tokens of a continued sequence are new.
+
+Under torch.compile (generate() compiles decode steps for a static cache when a `compile_config`
+allows it; `_eager`): after a prefill that removed nothing, every hook of a decode step is a
+traced no-op, so the compiled graph is the unpatched model's; after a pruned one the hooks cannot
+be traced (data-dependent selection, Python state) and run eagerly between compiled regions, with
+a warning (`fullgraph=True` cannot hold them and fails in torch). Compiled code does not notice
+hooks added or removed later, so entering and leaving `prune` resets torch.compile's caches
+(`torch._dynamo.reset()`, process-wide) when the model or a submodule has been compiled.
 
 Generation: the policy acts at prefill only; decode steps append to each layer's pruned cache and
 are never pruned. `generate(use_cache=False)` has no cache, so transformers runs each step as a
 new prefill and the policy scores again with the generated tokens present (its tokens may then
-differ from `use_cache=True`). Outputs have one row per surviving position; the last row is
-always each sample's last token.
+differ from `use_cache=True`). Assisted decoding verifies the assistant's first candidates in the
+same forward as the prompt (with `logits_to_keep` = candidates + 1): trailing text tokens so
+marked are treated as decode steps (never pruned, never a query; `_prompt_marks`), so the
+selection and the tokens are those of plain pruned greedy decoding. Outputs have one row per
+surviving position; the last row is always each sample's last token.
 
 Position ids: "original" (default) keeps every surviving token's original position (the RoPE
 phases the model would have used without pruning); "renumber" renumbers survivors consecutively
@@ -41,7 +66,8 @@ through untouched, so a keep-all policy is bit-identical to the unpatched model.
 
 The last token of every sample always survives (also when it is an image token: the layer then
 keeps one vision token more than the policy chose), so the output's last row is always the
-prompt's last position.
+prompt's last position. It and the text query are marked once per prefill (`_prompt_marks`) and
+gathered along with the tokens.
 
 Batches: selection is per sample; samples that keep different numbers of tokens are left-padded
 inside the layer and masked.
@@ -160,26 +186,38 @@ def _input_length(cache, st: "_Pass", layer_idx: int = 0):
     return stored + (st.length - st.layer_valid[layer_idx].shape[1]) if stored else stored  # reset(): empty
 
 
+@torch.compiler.disable
 def _warn_compiled():
-    warnings.warn(COMPILED_WARNING, RuntimeWarning, stacklevel=2)
+    warnings.warn(COMPILED_WARNING, RuntimeWarning, stacklevel=2)  # shown once per place by default
 
 
-_warn_compiled = torch.compiler.disable(functools.lru_cache(maxsize=1)(_warn_compiled))
-
-
-def _eager(hook):
-    """`hook` as registered: under torch.compile (generate() compiles decode steps for a static
-    cache when asked) it runs eagerly, outside the graph, after one warning: its data-dependent
-    control flow and Python state cannot be traced, and a traced copy must never differ."""
+def _eager(hook, idle):
+    """`hook` as registered. Under torch.compile (generate() compiles decode steps for a static
+    cache when asked): a no-op while `idle(args, kwargs)` (a decode step after a prefill that
+    removed nothing: plain Python checks on the hook's arguments, traced, so the graph is the
+    unpatched model's); else it
+    runs eagerly, outside the graph, after a warning: its data-dependent selection and Python
+    state cannot be traced, and a traced copy must never differ."""
     eager = torch.compiler.disable(hook, recursive=True)
 
     @functools.wraps(hook)
-    def run(*args, **kwargs):
+    def run(*args):
         if torch.compiler.is_compiling():
+            if idle(*args):
+                return None
             _warn_compiled()
-            return eager(*args, **kwargs)
-        return hook(*args, **kwargs)
+            return eager(*args)
+        return hook(*args)
     return run
+
+
+def _reset_if_compiled(model) -> None:
+    """Compiled code does not see hooks added or removed after it was traced (torch skips guards on
+    module hooks): once the model or a submodule was compiled (generate()'s compile_config, or
+    `Module.compile()`), drop torch.compile's caches, process-wide, so the next call retraces."""
+    if hasattr(model, "_compiled_call") or any(getattr(m, "_compiled_call_impl", None) is not None
+                                               for m in model.modules()):
+        torch._dynamo.reset()
 
 
 class PruningSession:
@@ -206,6 +244,7 @@ class PruningSession:
         self._input_ids = None
         self._follow = 0
         self._labels = None
+        self._idle = False  # decode steps after a prefill that removed nothing: every hook a no-op
         self._vision_capture: dict = {}
         self._handles = []
         self.last_stats: dict = {}
@@ -213,18 +252,22 @@ class PruningSession:
 
     # ------------------------------------------------------------------ install / remove
     def install(self):
+        _reset_if_compiled(self.model)
         add = self._handles.append
-        add(self.model.register_forward_pre_hook(_eager(self._top_pre), with_kwargs=True))
-        add(self.model.register_forward_hook(_eager(self._top_post), with_kwargs=True))
-        add(self.lm.register_forward_pre_hook(_eager(self._lm_pre), with_kwargs=True))
-        add(self.lm.register_forward_hook(_eager(self._lm_post), with_kwargs=True))
+        idle = lambda *hook_args: self._idle  # noqa: E731
+        never = lambda *hook_args: False  # noqa: E731
+        # the top-level hooks are plain Python (and the loss): traced as they are under compile
+        add(self.model.register_forward_pre_hook(self._top_pre, with_kwargs=True))
+        add(self.model.register_forward_hook(self._top_post, with_kwargs=True))
+        add(self.lm.register_forward_pre_hook(_eager(self._lm_pre, self._idle_step), with_kwargs=True))
+        add(self.lm.register_forward_hook(_eager(self._lm_post, idle), with_kwargs=True))
         for i, layer in enumerate(self.layers):
-            add(layer.register_forward_pre_hook(_eager(self._make_layer_pre(i)), with_kwargs=True))
+            add(layer.register_forward_pre_hook(_eager(self._make_layer_pre(i), idle), with_kwargs=True))
         if self.policy.uses_encoder:
             layers = self.adapter.vision_layers(self.model)
             feat = layers[self.adapter.feature_layer_index(self.model)]
-            add(feat.self_attn.register_forward_pre_hook(_eager(self._vision_attn_pre), with_kwargs=True))
-            add(feat.register_forward_hook(_eager(self._vision_out)))
+            add(feat.self_attn.register_forward_pre_hook(_eager(self._vision_attn_pre, never), with_kwargs=True))
+            add(feat.register_forward_hook(_eager(self._vision_out, never)))
             # a FeatureCache that serves this batch from its memo refills the capture (see features.py)
             setattr(self.model, CAPTURE_SLOT, self._vision_capture)
         return self
@@ -236,6 +279,15 @@ class PruningSession:
         if getattr(self.model, CAPTURE_SLOT, None) is self._vision_capture:
             delattr(self.model, CAPTURE_SLOT)
         self.state = None
+        self._idle = False
+        _reset_if_compiled(self.model)  # also code traced inside the block: it calls the hooks
+
+    def _idle_step(self, module, args, kwargs) -> bool:
+        """A one-token step on the cache of a prefill that removed nothing (what _lm_pre would
+        leave untouched), decided without reading a tensor."""
+        st = self.state
+        return (self._idle and st is not None and kwargs.get("past_key_values") is st.cache
+                and kwargs["inputs_embeds"].shape[1] == 1)
 
     # ------------------------------------------------------------------ continuing a prefill from a layer
     @torch.no_grad()
@@ -333,6 +385,7 @@ class PruningSession:
         B, T, _ = embeds.shape
         cache = kwargs.get("past_key_values")
         st = self.state
+        self._idle = False
         filled = cache is not None and _cached_length(cache) > 0
         if filled and (st is None or cache is not st.cache):
             # continuing a cache filled by an earlier prefill (another `prune` block, another
@@ -342,6 +395,7 @@ class PruningSession:
             if st is None:
                 return None
         if filled and st.done and cache is st.cache:
+            self._idle = not st.changed
             return self._decode_begin(kwargs, B, T, cache)
         if cache is not None:  # an emptied cache starts afresh (an earlier prefill's marks go)
             for name in (CACHE_STATE, "get_seq_length"):
@@ -370,6 +424,7 @@ class PruningSession:
         st.done = True
         st.previous = None  # frees the last layer's input
         st.cache = getattr(output, "past_key_values", None)
+        self._idle = not st.changed and st.cache is not None
         if st.cache is not None:  # a later generate() or prune block may continue this cache
             setattr(st.cache, CACHE_STATE, st)
             if st.layer_valid[0].shape[1] != st.length:
