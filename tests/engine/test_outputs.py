@@ -1,7 +1,7 @@
 """What a forward returns: under keep-all every output (loss, logits, per-layer hidden states and
 attentions, the cache) is the unpatched model's, bit for bit; pruned, the outputs after a pruning
 step are shorter by the dropped tokens (as the README states), and `labels` give the loss over the
-surviving positions, each predicting the input's next token."""
+surviving positions, each predicting the input's next token (with `logits_to_keep`: refused)."""
 import pytest
 import torch
 from _generation import BANNED, half_from
@@ -96,8 +96,14 @@ def test_pruned_loss_is_over_the_surviving_positions(arch):
 
 
 @torch.no_grad()
-def test_pruned_loss_with_logits_to_keep_is_refused():
+def test_labels_with_logits_to_keep_are_refused_before_the_forward():
     model, inputs, n = setup("llava")
-    with pytest.raises(UnsupportedInput, match="labels with logits_to_keep under pruning"):
-        with prune(model, half_from(1, model, "llava")):
-            model(**inputs, labels=text_labels(inputs, 2), logits_to_keep=1)
+    ran = []
+    handle = model.model.register_forward_pre_hook(lambda *a: ran.append(1))
+    try:
+        with pytest.raises(UnsupportedInput, match="labels with logits_to_keep"):
+            with prune(model, half_from(1, model, "llava")):
+                model(**inputs, labels=text_labels(inputs, 2), logits_to_keep=1)
+    finally:
+        handle.remove()
+    assert not ran

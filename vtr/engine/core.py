@@ -11,8 +11,8 @@ What the hooks modify, exactly:
   model's own `loss_function` gives. Nothing pruned: on the model's logits and labels, as the model
   would. Pruned: over the surviving positions, each predicting the input's next token (the label
   one input column after it); a label whose predicting position was pruned drops out (in LLaVA
-  training those are image positions, labelled -100 anyway). `labels` with `logits_to_keep`
-  under pruning are refused.
+  training those are image positions, labelled -100 anyway). `labels` with `logits_to_keep` are
+  refused before the forward runs (the model's own loss cannot pair them either).
 - vision-tower hooks (only when the policy has an encoder step): read the feature layer's input
   and output, to offer CLS attention / CLS similarity / keys to the policy. The captured tensors
   sit in a dict also exposed as `model._vtr_vision_capture` while the session is installed, so a
@@ -341,6 +341,9 @@ class PruningSession:
         self._labels = None
         if kwargs.get("labels") is None:
             return None
+        if not (keep is None or (isinstance(keep, int) and keep == 0)):  # the model's own loss fails too
+            raise UnsupportedInput("labels with logits_to_keep: the loss needs the logits of every position "
+                                   "(drop logits_to_keep)")
         # the model's loss would pair the pruned logits with every label: computed in _top_post instead
         extra = {k: kwargs[k] for k in ("num_items_in_batch", "ignore_index") if k in kwargs}
         self._labels = (kwargs.pop("labels"), extra)
@@ -358,9 +361,6 @@ class PruningSession:
         if st is None or not st.changed:  # nothing removed: exactly the model's own loss
             loss = self.model.loss_function(logits=logits, labels=labels, vocab_size=vocab, **extra)
         else:
-            if logits.shape[1] != st.origin.shape[1]:
-                raise UnsupportedInput("labels with logits_to_keep under pruning: the loss needs the logits of every "
-                                       "surviving position (drop logits_to_keep)")
             # each surviving position predicts the input's next token (its label one column later)
             ignore = extra.get("ignore_index", -100)
             shifted = torch.nn.functional.pad(labels, (0, 1), value=ignore)[:, 1:].to(st.origin.device)
