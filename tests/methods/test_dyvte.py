@@ -58,8 +58,8 @@ def test_dyvte_equals_vtw_when_all_exit_at_the_same_layer():
 def test_router_features_and_training_learn_a_separable_rule(tmp_path):
     h = torch.randn(4, 6, 8)
     tq = torch.tensor([[0, 0, 1, 1, 1, 0]] * 4, dtype=torch.bool)
-    valid = torch.ones(4, 6, dtype=torch.bool)
-    f = router_features(h, tq, valid)
+    last = torch.tensor([[0, 0, 0, 0, 0, 1]] * 4, dtype=torch.bool)
+    f = router_features(h, tq, last)
     torch.testing.assert_close(f[:, :8], h[:, 2:5].mean(1))
     torch.testing.assert_close(f[:, 8:], h[:, -1])
     g = torch.Generator().manual_seed(0)

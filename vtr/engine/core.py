@@ -55,7 +55,7 @@ are never pruned. `generate(use_cache=False)` has no cache, so transformers runs
 new prefill and the policy scores again with the generated tokens present (its tokens may then
 differ from `use_cache=True`). Assisted decoding verifies the assistant's first candidates in the
 same forward as the prompt (with `logits_to_keep` = candidates + 1): trailing text tokens so
-marked are treated as decode steps (never pruned, never a query; `_prompt_marks`), so the
+marked are treated as decode steps (never pruned, never a query; `prompt_marks`), so the
 selection and the tokens are those of plain pruned greedy decoding. Outputs have one row per
 surviving position; the last row is always each sample's last token.
 
@@ -66,7 +66,7 @@ through untouched, so a keep-all policy is bit-identical to the unpatched model.
 
 The last token of every sample always survives (also when it is an image token: the layer then
 keeps one vision token more than the policy chose), so the output's last row is always the
-prompt's last position. It and the text query are marked once per prefill (`_prompt_marks`) and
+prompt's last position. It and the text query are marked once per prefill (`prompt_marks`) and
 gathered along with the tokens.
 
 Batches: selection is per sample; samples that keep different numbers of tokens are left-padded
@@ -106,7 +106,7 @@ class _Pass:
     protect: torch.Tensor                 # (B, T) bool: never pruned (`last` and the trailing candidates)
     origin: torch.Tensor                  # (B, T) long: column of each current position in the input
     pos: torch.Tensor                     # (B, T) or (3, B, T) positions of the current tokens
-    follow: int = 0                       # trailing candidate tokens in the prefill (see `_prompt_marks`)
+    follow: int = 0                       # trailing candidate tokens in the prefill (see `prompt_marks`)
     length: int = 0                       # input positions the prefill covered (its T)
     pe: tuple | None = None               # current (cos, sin), once changed
     mask: torch.Tensor | None = None      # current (B, 1, T, T) bool mask, once changed
@@ -124,7 +124,7 @@ class _Pass:
     vision_counts: list = field(default_factory=list)
 
 
-def _prompt_marks(ids: torch.Tensor, valid: torch.Tensor, image_ids, follow: int) -> dict:
+def prompt_marks(ids: torch.Tensor, valid: torch.Tensor, image_ids, follow: int) -> dict:
     """The one place that decides, per prefill, which positions are vision tokens, the text query,
     each sample's last prompt token, and which positions are never pruned.
 
@@ -237,8 +237,7 @@ class PruningSession:
                 "sdpa and eager accept; load the model with attn_implementation='sdpa'")
         self._float_mask = impl == "eager"  # eager adds the mask to the logits: needs 0 / -inf, not bool
         self.layers = self.adapter.layers(model)
-        if hasattr(policy, "check_model"):
-            policy.check_model(len(self.layers))
+        policy.check_model(len(self.layers))
         self.image_ids = self.adapter.image_token_ids(model)
         self.state: _Pass | None = None
         self._input_ids = None
@@ -404,7 +403,7 @@ class PruningSession:
         if ids is None or ids.shape != (B, T):
             raise UnsupportedInput("could not find the input_ids of this prefill (pass input_ids, not inputs_embeds)")
         valid = _padding(kwargs.get("attention_mask"), B, T, ids.device)
-        marks = _prompt_marks(ids, valid, self.image_ids, self._follow if cache is not None else 0)
+        marks = prompt_marks(ids, valid, self.image_ids, self._follow if cache is not None else 0)
         vision = marks["vision"]
         if not bool(vision.any(1).all()):
             b = int((~vision.any(1)).nonzero()[0])

@@ -18,7 +18,7 @@ gave. An entry stored without a capture is recomputed the first time a capture i
 `decoder_layers=N` it also patches the instance attribute `forward` of the first N decoder layers
 and adds a pre-hook on the decoder, to reuse those layers' outputs of unpruned runs (see
 `FeatureCache._attach_decoder`). Exiting the block removes every patch. Prefill timings must never
-run inside it (`vtr.experiments.speedup` and `vtr bench` do not).
+run inside it (`vtr.timing.prefill_speedup` and `vtr bench` do not).
 """
 from __future__ import annotations
 

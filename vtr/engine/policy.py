@@ -113,6 +113,10 @@ class Policy:
     """
     may_drop_text: bool = False
 
+    def check_model(self, n_layers: int) -> None:
+        """Called when the policy is installed on a decoder of `n_layers` layers: raise an
+        `InputError` naming the mismatch when the policy was made for another depth."""
+
     def start(self, batch_size: int) -> None:
         """Called at the start of each prefill (reset per-batch state here)."""
 

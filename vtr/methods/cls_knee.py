@@ -216,10 +216,7 @@ class ClsKneePolicy(Policy):
         rel = text_relevance(probs, rows, row_valid)
         has_q = row_valid.any(1, keepdim=True)
         keep = relevance_keep(rel, view.valid, self.stage2_ratio) | ~has_q | ~view.valid
-        T = keep.shape[1]
-        ar = torch.arange(T, device=keep.device)
-        last = torch.where(view.valid, ar, -1).amax(1, keepdim=True) == ar  # produces the output: stays
-        keep = keep | last
+        keep = keep | view.last  # produces the output: stays
         self.last_stage2 = (view.valid & ~keep).sum(1)
         return keep
 

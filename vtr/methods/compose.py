@@ -14,8 +14,7 @@ class AllOf(Policy):
 
     def check_model(self, n_layers: int) -> None:
         for p in self.policies:
-            if hasattr(p, "check_model"):
-                p.check_model(n_layers)
+            p.check_model(n_layers)
 
     def start(self, batch_size: int) -> None:
         for p in self.policies:

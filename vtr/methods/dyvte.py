@@ -57,12 +57,12 @@ class Routers(torch.nn.Module):
         return r.eval()
 
 
-def router_features(hidden: torch.Tensor, text_query: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
-    """concat(mean of the text tokens after the image, the last valid token) -> (B, 2d)."""
+def router_features(hidden: torch.Tensor, text_query: torch.Tensor, last: torch.Tensor) -> torch.Tensor:
+    """concat(mean of the text tokens after the image, the last prompt token) -> (B, 2d).
+    `text_query`, `last`: (B, T) bool masks as the engine marks them (`LayerView`)."""
     w = text_query.float()[..., None]
     mean = (hidden * w).sum(1) / w.sum(1).clamp_min(1.0)
-    last = torch.where(valid, torch.arange(valid.shape[1], device=valid.device), -1).amax(1)
-    return torch.cat([mean, hidden[torch.arange(hidden.shape[0]), last]], -1).float()
+    return torch.cat([mean, hidden[torch.arange(hidden.shape[0]), last.float().argmax(1)]], -1).float()
 
 
 class DyVTEPolicy(Policy):
@@ -81,7 +81,7 @@ class DyVTEPolicy(Policy):
     def keep_before(self, layer, view):
         if layer < max(1, self.min_layer):
             return None
-        p = torch.softmax(self.routers(layer - 1, router_features(view.hidden, view.text_query, view.valid)), -1)[:, 1]
+        p = torch.softmax(self.routers(layer - 1, router_features(view.hidden, view.text_query, view.last)), -1)[:, 1]
         fire = (p > self.threshold) & (self.exit_layer < 0)
         if not bool(fire.any()):
             return None

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..engine import Policy, prune
+from ..engine import Policy, prompt_marks, prune
 from .dyvte import Routers, router_features
 
 
@@ -30,9 +30,8 @@ def collect(runner, split, batch_size: int = 64, margin: float = 1.03, slack: fl
         inputs = runner.inputs(chunk, split)
         gold = torch.tensor([tok.index[s.answer] for s in chunk])
         ids, valid = inputs["input_ids"], inputs["attention_mask"].bool()
-        vision = ids == tok.image_id
-        first = vision.float().argmax(1)
-        text_query = (torch.arange(ids.shape[1])[None] > first[:, None]) & ~vision & valid
+        marks = prompt_marks(ids, valid, [tok.image_id], 0)  # what the engine's LayerView marks
+        vision, text_query, last = marks["vision"], marks["text_query"], marks["last"]
         # one unpruned prefill; each exit run e reuses its layers < e (identical up to e) and only
         # computes layers e.. on the text tokens (PruningSession.logits_from_layer)
         with prune(model, Policy()) as session:
@@ -43,7 +42,7 @@ def collect(runner, split, batch_size: int = 64, margin: float = 1.03, slack: fl
                 lg = session.logits_from_layer(e, out.hidden_states[e], valid & ~vision).float()
                 loss = F.cross_entropy(lg, gold, reduction="none")
                 ok = (lg.argmax(-1) == full_pred) & (loss <= margin * full_loss + slack)
-                feats[e - 1].append(router_features(out.hidden_states[e], text_query, valid))
+                feats[e - 1].append(router_features(out.hidden_states[e], text_query, last))
                 labels[e - 1].append(ok.long())
     return [torch.cat(f) for f in feats], [torch.cat(y) for y in labels]
 

@@ -126,10 +126,8 @@ def raters(view: LayerView, source: str = "current") -> torch.Tensor:
     out = torch.zeros_like(view.vision)
     out.scatter_(1, rows, chosen)                                            # unchosen rows write False
     out &= view.valid
-    T = view.vision.shape[1]
-    last = torch.where(view.valid, torch.arange(T, device=out.device), -1).amax(1)
-    empty = ~out.any(1)
-    out[empty, last[empty]] = True
+    empty = ~out.any(1, keepdim=True)
+    out |= empty & view.last
     return out
 
 
