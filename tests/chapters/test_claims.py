@@ -35,14 +35,14 @@ def image(monkeypatch):
 ])
 def test_gsearch_rule(monkeypatch, image, speedup, acc, verdict):
     monkeypatch.setattr(R, "gsearch", lambda: {"full": record(0.9), "last": {
-        "test": record(acc, speedup=speedup), "search": {"flops_ratio": 0.4}}})
+        "test": record(acc, speedup=speedup, flops_ratio=0.4), "search": {"flops_ratio": 0.4}}})
     assert claims.gsearch_claim().verdict == verdict
 
 
 def test_a_no_drop_claim_is_not_tested_when_no_family_uses_the_image(monkeypatch):
     monkeypatch.setattr(R, "testbed_accuracy", lambda: accuracy(False))
     monkeypatch.setattr(R, "gsearch", lambda: {"full": record(0.9), "last": {
-        "test": record(0.9, speedup=3.0), "search": {"flops_ratio": 0.4}}})
+        "test": record(0.9, speedup=3.0, flops_ratio=0.4), "search": {"flops_ratio": 0.4}}})
     assert claims.image_families() == []
     assert claims.gsearch_claim().verdict == "not tested"
 

@@ -26,6 +26,12 @@ class Row:
     chapter: str
 
 
+def grade(reproduced: bool, partly: bool = False) -> str:
+    """The verdict of a rule: "reproduced" when its full condition holds, else "partly" when its
+    weaker one does, else "not reproduced"."""
+    return "reproduced" if reproduced else "partly" if partly else "not reproduced"
+
+
 def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
@@ -61,7 +67,7 @@ def rank_claim() -> Row:
     tau = R.tau_excluding_first(rc, "last")
     tau_tm = R.tau_excluding_first(rc, "text_mean")
     first = float(np.mean(np.array(rc["last"]["tau_mean"])[0, 1:]))
-    verdict = "reproduced" if tau >= 0.7 else ("partly" if tau >= 0.4 and first < tau else "not reproduced")
+    verdict = grade(tau >= 0.7, tau >= 0.4 and first < tau)
     return Row("G-Search/P-Sigmoid", "Vision-token attention ranking is consistent across layers except the first",
                "Kendall tau >= 0.7 (layers other than layer 1)",
                f"mean tau over layer pairs excluding layer 0: {tau:.2f} (last token), {tau_tm:.2f} (text mean); "
@@ -71,7 +77,7 @@ def rank_claim() -> Row:
 def nested_claim() -> Row:
     rc = R.rank_consistency()
     nested = float(np.mean(rc["last"]["nested"][1:]))
-    verdict = "reproduced" if nested >= 0.8 else ("partly" if nested >= 0.5 else "not reproduced")
+    verdict = grade(nested >= 0.8, nested >= 0.5)
     return Row("G-Search/P-Sigmoid", "Essential tokens of a deeper layer are a subset of a shallower layer's",
                "assumption (no number)",
                f"share of layer l+1's top-{rc['last']['overlap_k']} inside layer l's (l >= 1): {_pct(nested)}",
@@ -83,7 +89,7 @@ def gsearch_claim() -> Row:
     full, test, search = g["full"], g["last"]["test"], g["last"]["search"]
     drop, said = worst_drop(full, test)
     sp = test.get("speedup", float("nan"))
-    verdict = "reproduced" if sp >= 2.0 and drop <= 0.01 else ("partly" if sp > 1.2 and drop <= 0.02 else "not reproduced")
+    verdict = grade(sp >= 2.0 and drop <= 0.01, sp > 1.2 and drop <= 0.02)
     if not image_families():
         verdict = "not tested"
     return Row("G-Search/P-Sigmoid", "G-Search accelerates > 2x with ~0.2% average accuracy drop",
@@ -108,8 +114,7 @@ def sshape_claim() -> Row:
     rmse_sig = float(np.sqrt(np.mean((sig[1:] - rates[1:]) ** 2)))
     rmse_line = float(np.sqrt(np.mean((line - rates[1:]) ** 2)))
     inside = 0.1 < params.a < 0.9
-    verdict = "reproduced" if inside and rmse_sig <= 0.5 * rmse_line else (
-        "partly" if rmse_sig < rmse_line else "not reproduced")
+    verdict = grade(inside and rmse_sig <= 0.5 * rmse_line, rmse_sig < rmse_line)
     return Row("G-Search/P-Sigmoid", "The searched keep-rate curve is S-shaped", "S-shaped (figure)",
                f"sigmoid fit RMSE {rmse_sig:.3f} vs straight line {rmse_line:.3f}; midpoint at depth {params.a:.2f}",
                verdict, "gsearch")
@@ -138,7 +143,7 @@ def greedy_claim(instances: int = 300, seed: int = 0) -> Row:
     share = optimal / instances
     return Row("G-Search/P-Sigmoid", "Under the assumption, greedy search reaches the optimal reduction",
                "proof (paper)", f"optimal on {optimal} of {instances} random synthetic problems (brute force, L <= 4, N <= 6)",
-               "reproduced" if share == 1.0 else "not reproduced", "gsearch")
+               grade(share == 1.0), "gsearch")
 
 
 def psigmoid_claim() -> Row:
@@ -159,8 +164,7 @@ def psigmoid_claim() -> Row:
                    "+3.38 points (LLaVA-1.5-7B), +7.69 (InternVL2-8B)",
                    "identical plans at this budget on an 8-layer model (layer 0 alone spends it)" + at25,
                    "not tested", "psigmoid")
-    verdict = ("reproduced" if lo_hi["lo"] > 0 and diff >= 0.02 else
-               "partly" if lo_hi["lo"] > 0 else "not reproduced")
+    verdict = grade(lo_hi["lo"] > 0 and diff >= 0.02, lo_hi["lo"] > 0)
     return Row("G-Search/P-Sigmoid", "P-Sigmoid + BO beats FastV at 87.5% vision-token reduction",
                "+3.38 points (LLaVA-1.5-7B), +7.69 (InternVL2-8B)",
                f"{100 * diff:+.1f} points (95% CI {100 * lo_hi['lo']:+.1f} to {100 * lo_hi['hi']:+.1f}, "
@@ -179,7 +183,7 @@ def longtail_claim() -> Row:
     share = float(np.mean(knees) / n)
     curve = np.array(k["mean_curve"])
     top10 = float((curve[: max(1, n // 10)].mean() - curve.mean()) / (curve.std() + 1e-9))
-    verdict = "reproduced" if share <= 0.3 else ("partly" if share <= 0.5 else "not reproduced")
+    verdict = grade(share <= 0.3, share <= 0.5)
     return Row("CLS similarity", "CLS-patch similarity is long-tailed: few tokens are highly similar",
                "long tail (qualitative)",
                f"knee (Kneedle) at {np.mean(knees):.1f} of {n} tokens on average ({_pct(share)}) over "
@@ -190,8 +194,7 @@ def cls22_claim() -> Row:
     k = R.cls_knee()
     two, full = k["two_stage"], R.gsearch()["full"]
     drop, said = worst_drop(full, two)
-    verdict = ("reproduced" if two["keep_rate"] <= 0.3 and drop <= 0.01 else
-               "partly" if two["keep_rate"] <= 0.5 and drop <= 0.05 else "not reproduced")
+    verdict = grade(two["keep_rate"] <= 0.3 and drop <= 0.01, two["keep_rate"] <= 0.5 and drop <= 0.05)
     if not image_families():
         verdict = "not tested"
     return Row("CLS similarity", "Competitive with the original using ~22% of the tokens on average", "22% of tokens",
@@ -206,7 +209,7 @@ def stages_claim() -> Row:
     full = sweep[str(L)] if str(L) in sweep else sweep[L]
     acc = [sweep[str(l)] if str(l) in sweep else sweep[l] for l in range(L + 1)]
     exit_ok = next((l for l in range(L + 1) if acc[l] >= full - 0.01), L)
-    verdict = "reproduced" if exit_ok <= L // 2 else ("partly" if exit_ok < L else "not reproduced")
+    verdict = grade(exit_ok <= L // 2, exit_ok < L)
     if not image_families() or acc[0] >= full - 0.01:  # nothing to lose: the test says nothing
         verdict = "not tested"
     return Row("DyVTE", "Visual tokens stop contributing once text has absorbed the image (three stages)",
@@ -221,8 +224,7 @@ def dyvte_claim() -> Row:
     saved = float(np.mean([1 - s["test"]["flops_ratio"] for s in seeds]))
     drops = [worst_drop(d["full"], s["test"]) for s in seeds]
     drop = float(np.mean([x for x, _ in drops]))
-    verdict = ("reproduced" if saved >= 0.4 and drop <= 0.01 else
-               "partly" if saved >= 0.2 and drop <= 0.02 else "not reproduced")
+    verdict = grade(saved >= 0.4 and drop <= 0.01, saved >= 0.2 and drop <= 0.02)
     if not image_families():
         verdict = "not tested"
     return Row("DyVTE", "Up to 45.7% less computation without performance drop", "45.7% (LLaVA-1.5)",
@@ -244,7 +246,7 @@ def complementary_claim() -> Row:
     if f is None:
         return Row("DyVTE", "Complementary to token-wise methods (FastV + DyVTE)", "qualitative", "missing", "not tested", "dyvte")
     drop, _ = worst_drop(f, fd)
-    verdict = "reproduced" if fd["flops_ratio"] < f["flops_ratio"] and drop <= 0.01 else "not reproduced"
+    verdict = grade(fd["flops_ratio"] < f["flops_ratio"] and drop <= 0.01)
     if not image_families():
         verdict = "not tested"
     return Row("DyVTE", "Complementary to token-wise methods (FastV + DyVTE)", "qualitative",
