@@ -19,6 +19,12 @@
    it is set, else, in a GitHub Actions run, the repository being built (GITHUB_SERVER_URL /
    GITHUB_REPOSITORY: a fork publishes with its own URL). With a URL the pages get the repository
    button; without one (a local build of an unpublished clone) they get none.
+
+4. Loads the book's other extensions (modules beside this one) and its stylesheet
+   (static/vtr-book.css):
+       vtr_tables     the {glue:table} directive: numbered, captioned tables from save_table
+       vtr_artefacts  every labelled figure and table, their files, the "Figures and tables" page
+       vtr_notebooks  code collapsed by default, executed .ipynb downloads, execution times
 """
 from __future__ import annotations
 
@@ -73,7 +79,18 @@ def _dedupe_scripts(app, pagename, templatename, context, doctree) -> None:
     context["script_files"] = unique
 
 
+def _add_static(app, config) -> None:
+    config.html_static_path = list(config.html_static_path or []) + [str(STATIC)]
+
+
+STATIC = Path(__file__).resolve().parent / "static"
+
+
 def setup(app):
+    for name in ("vtr_tables", "vtr_artefacts", "vtr_notebooks"):
+        app.setup_extension(name)
+    app.connect("config-inited", _add_static, priority=400)
+    app.add_css_file("vtr-book.css")
     # priority < 500: runs before myst-nb reads the value on builder-inited
     app.connect("config-inited", _place_cache, priority=400)
     app.connect("config-inited", _set_repository, priority=400)

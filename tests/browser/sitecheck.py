@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
+import re
 import threading
 from pathlib import Path
 from typing import Iterator
@@ -145,3 +146,169 @@ def open_page(page, url: str) -> None:
     page.goto(url, wait_until="load")
     # Give deferred scripts (theme, MathJax typesetting) a moment to run and report errors.
     page.wait_for_load_state("networkidle")
+
+
+# ------------------------------------------------------------------------------- figures and tables
+LISTING = "figures-and-tables.html"  # the "Figures and tables" page (book/figures-and-tables.md)
+
+_ARTEFACTS_JS = """
+() => Array.from(document.querySelectorAll('article figure[id], article table[id]')).map(el => {
+  const cap = el.querySelector(':scope > figcaption, :scope > caption');
+  const num = cap ? cap.querySelector('.caption-number') : null;
+  const text = cap ? cap.querySelector('.caption-text') : null;
+  return {kind: el.tagName === 'FIGURE' ? 'figure' : 'table', id: el.id,
+          number: num ? num.textContent.trim() : '',
+          caption: text ? text.textContent.trim() : ''};
+})
+"""
+
+
+def page_artefacts(page) -> list[dict]:
+    """The labelled figures and tables of the loaded page: kind, id (= label), number ("Table 2",
+    "" when unnumbered) and caption text."""
+    return page.evaluate(_ARTEFACTS_JS)
+
+
+def table_caption_problems(artefacts: list[dict], where: str) -> list[str]:
+    """A labelled table must carry a caption and a number ("Table N")."""
+    problems = []
+    for a in artefacts:
+        if a["kind"] != "table":
+            continue
+        if not re.fullmatch(r"Table \d+(\.\d+)*", a["number"]):
+            problems.append(f"{where}: table #{a['id']} has no number (caption number {a['number']!r})")
+        if not a["caption"]:
+            problems.append(f"{where}: table #{a['id']} has no caption")
+    return problems
+
+
+_LISTING_JS = """
+() => Array.from(document.querySelectorAll('div.vtr-artefact')).map(box => {
+  const link = box.querySelector('a.vtr-artefact-link');
+  const label = box.querySelector('.vtr-artefact-label');
+  return {id: box.id, label: label ? label.textContent.trim() : '',
+          number: link ? link.textContent.trim() : '', href: link ? link.getAttribute('href') : '',
+          caption: (box.querySelector('.vtr-artefact-caption') || {textContent: ''}).textContent.trim(),
+          bibtex: (box.querySelector('.vtr-artefact-bibtex') || {textContent: ''}).textContent,
+          downloads: Array.from(box.querySelectorAll('a.vtr-download')).map(
+              a => ({text: a.textContent.trim(), href: a.href}))};
+})
+"""
+
+
+def listing_entries(page) -> list[dict]:
+    """The entries of the loaded "Figures and tables" page: label, number, link, caption, BibTeX
+    text and download links (absolute URLs)."""
+    return page.evaluate(_LISTING_JS)
+
+
+def listing_problems(entries: list[dict], built: dict[str, list[dict]]) -> list[str]:
+    """Compare the listing with the labelled figures and tables found on the built pages
+    (`built`: page path -> page_artefacts). Every label must be listed once, under its number,
+    linking to its page, with its files (PNG and SVG for a figure, CSV for a table) and a BibTeX
+    entry naming the label."""
+    problems = []
+    found = {a["id"]: (path, a) for path, items in built.items() for a in items}
+    listed = {}
+    for e in entries:
+        if e["label"] in listed:
+            problems.append(f"label {e['label']!r} listed twice")
+        listed[e["label"]] = e
+    for label, (path, a) in sorted(found.items()):
+        e = listed.get(label)
+        if e is None:
+            problems.append(f"{a['kind']} {label!r} of {path} is not on the Figures and tables page")
+            continue
+        if e["number"] != a["number"]:
+            problems.append(f"{label!r}: listed as {e['number']!r}, its page says {a['number']!r}")
+        target = urlsplit(e["href"])
+        if target.fragment != label or not target.path.endswith(path.rsplit("/", 1)[-1]):
+            problems.append(f"{label!r}: the listing links to {e['href']!r}, not {path}#{label}")
+        want = {"PNG", "SVG"} if a["kind"] == "figure" else {"CSV"}
+        have = {d["text"] for d in e["downloads"]}
+        if have != want:
+            problems.append(f"{label!r}: downloads {sorted(have)}, expected {sorted(want)}")
+        for d in e["downloads"]:
+            if not d["href"].endswith(f"/{label}.{d['text'].lower()}"):
+                problems.append(f"{label!r}: {d['text']} link {d['href']} is not named by the label")
+        if "@misc{" not in e["bibtex"] or label not in e["bibtex"]:
+            problems.append(f"{label!r}: no BibTeX entry naming the label")
+        if not e["caption"]:
+            problems.append(f"{label!r}: listed without its caption")
+    for label in sorted(set(listed) - set(found)):
+        problems.append(f"listed label {label!r} is on no built page")
+    return problems
+
+
+# ------------------------------------------------------------------------------- code cells
+_CODE_CELLS_JS = """
+() => Array.from(document.querySelectorAll('article div.cell div.cell_input')).map(inp => {
+  const cell = inp.closest('div.cell');
+  const det = inp.closest('details');
+  return {shown_by_tag: cell.classList.contains('tag_show-input'),
+          in_toggle: det !== null && det.classList.contains('hide'),
+          open: det !== null && det.open,
+          visible: inp.checkVisibility({visibilityProperty: true})};
+})
+"""
+
+
+def code_cell_problems(page, where: str) -> list[str]:
+    """Every code cell's source must start collapsed behind a toggle (unless tagged show-input)."""
+    cells = page.evaluate(_CODE_CELLS_JS)
+    return [f"{where}: code cell {i + 1} is not collapsed behind a toggle"
+            for i, c in enumerate(cells)
+            if not c["shown_by_tag"] and (not c["in_toggle"] or c["open"] or c["visible"])]
+
+
+_WIDE_TABLES_JS = """
+() => {
+  const article = document.querySelector('article');
+  if (!article) return [];
+  const right = article.getBoundingClientRect().right;
+  const out = [];
+  article.querySelectorAll('table').forEach((t, i) => {
+    if (t.getBoundingClientRect().right <= right + 1) return;   // fits
+    let el = t.parentElement, scroller = null;
+    while (el && el !== article) {
+      const o = getComputedStyle(el).overflowX;
+      if (o === 'auto' || o === 'scroll') { scroller = el; break; }
+      el = el.parentElement;
+    }
+    if (!scroller || scroller.getBoundingClientRect().right > right + 1)
+      out.push((t.id ? '#' + t.id : 'table ' + (i + 1)) + ' overflows the page');
+  });
+  return out;
+}
+"""
+
+
+def wide_table_problems(page, where: str) -> list[str]:
+    """A table wider than the page's article must sit in a horizontally scrolling box that fits."""
+    return [f"{where}: {p}" for p in page.evaluate(_WIDE_TABLES_JS)]
+
+
+# Reprs of objects a cell returned by accident (a figure, axes, a path, anything "at 0x..."):
+# the output a reader sees should be a result, not Python's name for an object.
+STRAY_REPRS = (
+    r"<[A-Za-z_][\w.]* object at 0x[0-9a-fA-F]+>",
+    r"<[\w.]+ at 0x[0-9a-fA-F]+>",
+    r"<Figure size [^>]*>",
+    r"<Axes: [^>]*>",
+    r"\b(Posix|Windows)Path\('",
+)
+
+_OUTPUT_TEXT_JS = """
+() => Array.from(document.querySelectorAll('article div.cell_output .output')).map(o => o.textContent)
+"""
+
+
+def stray_repr_problems(page, where: str) -> list[str]:
+    problems = []
+    for i, text in enumerate(page.evaluate(_OUTPUT_TEXT_JS)):
+        for pattern in STRAY_REPRS:
+            m = re.search(pattern, text)
+            if m:
+                problems.append(f"{where}: output {i + 1} shows an object repr: {m.group(0)!r}")
+                break
+    return problems
