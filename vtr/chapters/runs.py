@@ -258,10 +258,15 @@ def score_sources() -> dict:
                                          ("fastv", BUDGETS, "previous"), ("pdrop", BUDGETS, "current")):
             for budget in budgets:
                 recs = {}
+                if method == "gsearch":
+                    recs[default] = gsearch()["last"]["test"]  # the record the other chapters use
+                else:
+                    recs[default] = next(r for r in methods_table() if r.get("method") == method
+                                         and r.get("budget") == budget)
+                    if "error" in recs[default]:  # infeasible at this budget: the methods table says why
+                        continue
                 for source in SCORE_SOURCES:
-                    if source == default:  # the record the other chapters use
-                        recs[source] = gsearch()["last"]["test"] if method == "gsearch" else \
-                            next(r for r in methods_table() if r.get("method") == method and r.get("budget") == budget)
+                    if source in recs:
                         continue
                     hp = {"source": source, **({"query": "last"} if method == "gsearch" else {})}
                     recs[source] = experiments.eval_method(runner, test, method, budget, experiment="sources",
