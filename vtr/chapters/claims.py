@@ -26,6 +26,43 @@ class Row:
     chapter: str
 
 
+# What each claim says, and where the book tests it: (paper, claim, the paper's number, chapter).
+CLAIM_TEXT = {
+    "rank": ('G-Search/P-Sigmoid', 'Vision-token attention ranking is consistent across layers except the first',
+        'Kendall tau >= 0.7 (layers other than layer 1)', 'rank-consistency'),
+    "nested": ('G-Search/P-Sigmoid', "Essential tokens of a deeper layer are a subset of a shallower layer's",
+        'assumption (no number)', 'rank-consistency'),
+    "gsearch": ('G-Search/P-Sigmoid', 'G-Search accelerates > 2x with ~0.2% average accuracy drop',
+        '> 2x (up to 2.3x), -0.2 points', 'gsearch'),
+    "sshape": ('G-Search/P-Sigmoid', 'The searched keep-rate curve is S-shaped',
+        'S-shaped (figure)', 'gsearch'),
+    "greedy": ('G-Search/P-Sigmoid', 'Under the assumption, greedy search reaches the optimal reduction',
+        'proof (paper)', 'gsearch'),
+    "psigmoid": ('G-Search/P-Sigmoid', 'P-Sigmoid + BO beats FastV at 87.5% vision-token reduction',
+        '+3.38 points (LLaVA-1.5-7B), +7.69 (InternVL2-8B)', 'psigmoid'),
+    "tokenpacker": ('G-Search/P-Sigmoid', 'Speeds up TokenPacker (prompt-agnostic compressor) a further 1.5x',
+        '1.5x', 'psigmoid'),
+    "longtail": ('CLS similarity', 'CLS-patch similarity is long-tailed: few tokens are highly similar',
+        'long tail (qualitative)', 'cls-knee'),
+    "cls22": ('CLS similarity', 'Competitive with the original using ~22% of the tokens on average',
+        '22% of tokens', 'cls-knee'),
+    "stages": ('DyVTE', 'Visual tokens stop contributing once text has absorbed the image (three stages)',
+        'exit possible in the middle layers', 'dyvte'),
+    "dyvte": ('DyVTE', 'Up to 45.7% less computation without performance drop',
+        '45.7% (LLaVA-1.5)', 'dyvte'),
+    "generality": ('DyVTE', 'Works with LLaVA, VILA, Eagle and InternVL',
+        '4 model families', 'dyvte'),
+    "complementary": ('DyVTE', 'Complementary to token-wise methods (FastV + DyVTE)',
+        'qualitative', 'dyvte'),
+}
+
+
+def _row(key: str, measured: str, verdict: str) -> Row:
+    """The headline row of claim `key` (`CLAIM_TEXT`) with what the testbed measured and the verdict."""
+    paper, claim, paper_value, chapter = CLAIM_TEXT[key]
+    return Row(paper, claim, paper_value, measured, verdict, chapter)
+
+
 def grade(reproduced: bool, partly: bool = False) -> str:
     """The verdict of a rule: "reproduced" when its full condition holds, else "partly" when its
     weaker one does, else "not reproduced"."""
@@ -67,21 +104,17 @@ def rank_claim() -> Row:
     tau = R.tau_excluding_first(rc, "last")
     tau_tm = R.tau_excluding_first(rc, "text_mean")
     first = float(np.mean(np.array(rc["last"]["tau_mean"])[0, 1:]))
-    verdict = grade(tau >= 0.7, tau >= 0.4 and first < tau)
-    return Row("G-Search/P-Sigmoid", "Vision-token attention ranking is consistent across layers except the first",
-               "Kendall tau >= 0.7 (layers other than layer 1)",
-               f"mean tau over layer pairs excluding layer 0: {tau:.2f} (last token), {tau_tm:.2f} (text mean); "
-               f"layer 0 vs others: {first:.2f}", verdict, "rank-consistency")
+    measured = (f"mean tau over layer pairs excluding layer 0: {tau:.2f} (last token), {tau_tm:.2f} (text mean); "
+                f"layer 0 vs others: {first:.2f}")
+    return _row("rank", measured, grade(tau >= 0.7, tau >= 0.4 and first < tau))
 
 
 def nested_claim() -> Row:
     rc = R.rank_consistency()
     nested = float(np.mean(rc["last"]["nested"][1:]))
     verdict = grade(nested >= 0.8, nested >= 0.5)
-    return Row("G-Search/P-Sigmoid", "Essential tokens of a deeper layer are a subset of a shallower layer's",
-               "assumption (no number)",
-               f"share of layer l+1's top-{rc['last']['overlap_k']} inside layer l's (l >= 1): {_pct(nested)}",
-               verdict, "rank-consistency")
+    return _row("nested", f"share of layer l+1's top-{rc['last']['overlap_k']} inside layer l's (l >= 1): "
+                          f"{_pct(nested)}", verdict)
 
 
 def gsearch_claim() -> Row:
@@ -92,10 +125,8 @@ def gsearch_claim() -> Row:
     verdict = grade(sp >= 2.0 and drop <= 0.01, sp > 1.2 and drop <= 0.02)
     if not image_families():
         verdict = "not tested"
-    return Row("G-Search/P-Sigmoid", "G-Search accelerates > 2x with ~0.2% average accuracy drop",
-               "> 2x (up to 2.3x), -0.2 points",
-               f"prefill speedup {sp:.2f}x (decoder FLOPs {_pct(test['flops_ratio'])} of unpruned, test), "
-               f"test accuracy {_pct(test['overall'])} vs {_pct(full['overall'])} unpruned ({said})", verdict, "gsearch")
+    return _row("gsearch", f"prefill speedup {sp:.2f}x (decoder FLOPs {_pct(test['flops_ratio'])} of unpruned, test), "
+                f"test accuracy {_pct(test['overall'])} vs {_pct(full['overall'])} unpruned ({said})", verdict)
 
 
 def sshape_claim() -> Row:
@@ -115,9 +146,8 @@ def sshape_claim() -> Row:
     rmse_line = float(np.sqrt(np.mean((line - rates[1:]) ** 2)))
     inside = 0.1 < params.a < 0.9
     verdict = grade(inside and rmse_sig <= 0.5 * rmse_line, rmse_sig < rmse_line)
-    return Row("G-Search/P-Sigmoid", "The searched keep-rate curve is S-shaped", "S-shaped (figure)",
-               f"sigmoid fit RMSE {rmse_sig:.3f} vs straight line {rmse_line:.3f}; midpoint at depth {params.a:.2f}",
-               verdict, "gsearch")
+    return _row("sshape", f"sigmoid fit RMSE {rmse_sig:.3f} vs straight line {rmse_line:.3f}; "
+                          f"midpoint at depth {params.a:.2f}", verdict)
 
 
 def greedy_claim(instances: int = 300, seed: int = 0) -> Row:
@@ -141,17 +171,15 @@ def greedy_claim(instances: int = 300, seed: int = 0) -> Row:
                    key=sum)
         optimal += sum(got.keep[1:]) == sum(best)
     share = optimal / instances
-    return Row("G-Search/P-Sigmoid", "Under the assumption, greedy search reaches the optimal reduction",
-               "proof (paper)", f"optimal on {optimal} of {instances} random synthetic problems (brute force, L <= 4, N <= 6)",
-               grade(share == 1.0), "gsearch")
+    return _row("greedy", f"optimal on {optimal} of {instances} random synthetic problems "
+                          f"(brute force, L <= 4, N <= 6)", grade(share == 1.0))
 
 
 def psigmoid_claim() -> Row:
     recs = R.methods_table()
     p, f = _rec("psigmoid", 0.125, recs), _rec("fastv", 0.125, recs)
     if p is None or f is None:
-        return Row("G-Search/P-Sigmoid", "P-Sigmoid beats FastV at 87.5% reduction", "+3.38 points (LLaVA-1.5-7B)",
-                   "missing result", "not tested", "psigmoid")
+        return _row("psigmoid", "missing result", "not tested")
     diff = p["overall"] - f["overall"]
     lo_hi = R.paired_difference("table", "psigmoid", "fastv", 0.125)
     p25, f25 = _rec("psigmoid", 0.25, recs), _rec("fastv", 0.25, recs)
@@ -160,20 +188,15 @@ def psigmoid_claim() -> Row:
     if np.allclose(p["vision_per_layer"], f["vision_per_layer"]):
         # With layer 0 kept whole, a mean keep rate of 1/L leaves nothing for later layers: both
         # methods are forced to the same plan, so the claim cannot be tested at this depth.
-        return Row("G-Search/P-Sigmoid", "P-Sigmoid + BO beats FastV at 87.5% vision-token reduction",
-                   "+3.38 points (LLaVA-1.5-7B), +7.69 (InternVL2-8B)",
-                   "identical plans at this budget on an 8-layer model (layer 0 alone spends it)" + at25,
-                   "not tested", "psigmoid")
+        return _row("psigmoid", "identical plans at this budget on an 8-layer model (layer 0 alone spends it)"
+                    + at25, "not tested")
     verdict = grade(lo_hi["lo"] > 0 and diff >= 0.02, lo_hi["lo"] > 0)
-    return Row("G-Search/P-Sigmoid", "P-Sigmoid + BO beats FastV at 87.5% vision-token reduction",
-               "+3.38 points (LLaVA-1.5-7B), +7.69 (InternVL2-8B)",
-               f"{100 * diff:+.1f} points (95% CI {100 * lo_hi['lo']:+.1f} to {100 * lo_hi['hi']:+.1f}, "
-               f"paired bootstrap){at25}", verdict, "psigmoid")
+    return _row("psigmoid", f"{100 * diff:+.1f} points (95% CI {100 * lo_hi['lo']:+.1f} to {100 * lo_hi['hi']:+.1f}, "
+                f"paired bootstrap){at25}", verdict)
 
 
 def tokenpacker_claim() -> Row:
-    return Row("G-Search/P-Sigmoid", "Speeds up TokenPacker (prompt-agnostic compressor) a further 1.5x", "1.5x",
-               "TokenPacker is a trained projector; the testbed has none", "not tested", "psigmoid")
+    return _row("tokenpacker", "TokenPacker is a trained projector; the testbed has none", "not tested")
 
 
 def longtail_claim() -> Row:
@@ -183,11 +206,9 @@ def longtail_claim() -> Row:
     share = float(np.mean(knees) / n)
     curve = np.array(k["mean_curve"])
     top10 = float((curve[: max(1, n // 10)].mean() - curve.mean()) / (curve.std() + 1e-9))
-    verdict = grade(share <= 0.3, share <= 0.5)
-    return Row("CLS similarity", "CLS-patch similarity is long-tailed: few tokens are highly similar",
-               "long tail (qualitative)",
-               f"knee (Kneedle) at {np.mean(knees):.1f} of {n} tokens on average ({_pct(share)}) over "
-               f"{len(knees)} val images; top-10% mean is {top10:.1f} std above the mean", verdict, "cls-knee")
+    measured = (f"knee (Kneedle) at {np.mean(knees):.1f} of {n} tokens on average ({_pct(share)}) over "
+                f"{len(knees)} val images; top-10% mean is {top10:.1f} std above the mean")
+    return _row("longtail", measured, grade(share <= 0.3, share <= 0.5))
 
 
 def cls22_claim() -> Row:
@@ -197,9 +218,8 @@ def cls22_claim() -> Row:
     verdict = grade(two["keep_rate"] <= 0.3 and drop <= 0.01, two["keep_rate"] <= 0.5 and drop <= 0.05)
     if not image_families():
         verdict = "not tested"
-    return Row("CLS similarity", "Competitive with the original using ~22% of the tokens on average", "22% of tokens",
-               f"mean keep rate {_pct(two['keep_rate'])} on test, accuracy {_pct(two['overall'])} "
-               f"vs {_pct(full['overall'])} unpruned ({said})", verdict, "cls-knee")
+    return _row("cls22", f"mean keep rate {_pct(two['keep_rate'])} on test, accuracy {_pct(two['overall'])} "
+                f"vs {_pct(full['overall'])} unpruned ({said})", verdict)
 
 
 def stages_claim() -> Row:
@@ -212,10 +232,8 @@ def stages_claim() -> Row:
     verdict = grade(exit_ok <= L // 2, exit_ok < L)
     if not image_families() or acc[0] >= full - 0.01:  # nothing to lose: the test says nothing
         verdict = "not tested"
-    return Row("DyVTE", "Visual tokens stop contributing once text has absorbed the image (three stages)",
-               "exit possible in the middle layers",
-               f"removing all vision tokens before layer {exit_ok} of {L} costs <= 1 point on val "
-               f"(before layer 1: {_pct(acc[1])}, unpruned: {_pct(full)})", verdict, "dyvte")
+    return _row("stages", f"removing all vision tokens before layer {exit_ok} of {L} costs <= 1 point on val "
+                f"(before layer 1: {_pct(acc[1])}, unpruned: {_pct(full)})", verdict)
 
 
 def dyvte_claim() -> Row:
@@ -227,31 +245,27 @@ def dyvte_claim() -> Row:
     verdict = grade(saved >= 0.4 and drop <= 0.01, saved >= 0.2 and drop <= 0.02)
     if not image_families():
         verdict = "not tested"
-    return Row("DyVTE", "Up to 45.7% less computation without performance drop", "45.7% (LLaVA-1.5)",
-               f"{_pct(saved)} less decoder prefill FLOPs on test (mean over {len(seeds)} router seeds); "
-               f"seed {list(d['seeds'])[0]}: {drops[0][1]}; judged drop {100 * drop:.1f} points (per seed the "
-               f"larger of the overall and the image-family drop, averaged over seeds)", verdict, "dyvte")
+    return _row("dyvte", f"{_pct(saved)} less decoder prefill FLOPs on test (mean over {len(seeds)} router seeds); "
+                f"seed {list(d['seeds'])[0]}: {drops[0][1]}; judged drop {100 * drop:.1f} points (per seed the "
+                f"larger of the overall and the image-family drop, averaged over seeds)", verdict)
 
 
 def generality_claim() -> Row:
-    return Row("DyVTE", "Works with LLaVA, VILA, Eagle and InternVL", "4 model families",
-               "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny LLaVA, LLaVA-NeXT, "
-               "Qwen2-VL and InternVL configs in the tests, but no trained routers exist for them here",
-               "not tested", "dyvte")
+    return _row("generality", "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny LLaVA, LLaVA-NeXT, "
+                "Qwen2-VL and InternVL configs in the tests, but no trained routers exist for them here", "not tested")
 
 
 def complementary_claim() -> Row:
     d = R.dyvte()
     fd, f = d["fastv_dyvte"], _rec("fastv", 0.5, R.methods_table())
     if f is None:
-        return Row("DyVTE", "Complementary to token-wise methods (FastV + DyVTE)", "qualitative", "missing", "not tested", "dyvte")
+        return _row("complementary", "missing", "not tested")
     drop, _ = worst_drop(f, fd)
     verdict = grade(fd["flops_ratio"] < f["flops_ratio"] and drop <= 0.01)
     if not image_families():
         verdict = "not tested"
-    return Row("DyVTE", "Complementary to token-wise methods (FastV + DyVTE)", "qualitative",
-               f"FastV(0.5)+DyVTE: FLOPs {_pct(fd['flops_ratio'])}, accuracy {_pct(fd['overall'])}; "
-               f"FastV(0.5) alone: {_pct(f['flops_ratio'])}, {_pct(f['overall'])}", verdict, "dyvte")
+    return _row("complementary", f"FastV(0.5)+DyVTE: FLOPs {_pct(fd['flops_ratio'])}, accuracy {_pct(fd['overall'])}; "
+                f"FastV(0.5) alone: {_pct(f['flops_ratio'])}, {_pct(f['overall'])}", verdict)
 
 
 CLAIMS = (rank_claim, nested_claim, greedy_claim, gsearch_claim, sshape_claim, psigmoid_claim, tokenpacker_claim,
