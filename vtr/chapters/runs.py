@@ -21,6 +21,19 @@ BUDGETS = (0.5, 0.25, 0.125)
 TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge", "prumerge_plus",
                  "tome", "psigmoid")
 TOLERANCE = 0.005
+# The two shipped testbeds (`vtr.paths.TESTBEDS`): the 8-layer model every chapter starts from, and
+# the 16-layer one the depth-sensitive findings are measured on as well.
+MODELS = ("testbed", "testbed-deep")
+
+
+def named(base: str, model: str) -> str:
+    """Results-folder name of a book result for `model` (the 8-layer testbed's names carry no suffix)."""
+    return base if model == "testbed" else f"{base}_{model}"
+
+
+def n_layers(model: str = "testbed") -> int:
+    runner, _ = experiments.testbed("val", model)
+    return runner.model.config.get_text_config().num_hidden_layers
 
 
 def cached(name: str, compute):
@@ -35,14 +48,14 @@ def cached(name: str, compute):
 
 
 # ------------------------------------------------------------------ chapter 2: the testbed
-def testbed_accuracy() -> dict:
+def testbed_accuracy(model: str = "testbed") -> dict:
     def compute():
         from ..testbed.score import accuracy
         from ..testbed.tasks import answer_space
 
         # what `vtr testbed eval --split test` prints, from the book's runner: the unpruned run is
         # the run file every experiment shares, and the test images' features stay in its cache
-        runner, split = experiments.testbed("test")
+        runner, split = experiments.testbed("test", model)
         real = experiments.eval_method(runner, split, "full", None, experiment="testbed", progress=False,
                                        measure_speed=False)
         res = accuracy(runner, split, progress=False, real=real)
@@ -56,7 +69,7 @@ def testbed_accuracy() -> dict:
         res["prior"] = {fam: float(np.mean(h)) for fam, h in hits.items()}
         res["prior_overall"] = float(np.mean([s.answer == majority[s.family] for s in split.samples]))
         return res
-    return cached("testbed_accuracy", compute)
+    return cached(named("testbed_accuracy", model), compute)
 
 
 # The testbed's accuracy target, in the trigger format.
@@ -105,9 +118,9 @@ def target_attention() -> dict:
 
 
 # ------------------------------------------------------------------ chapter 3: rank consistency
-def rank_consistency() -> dict:
+def rank_consistency(model: str = "testbed") -> dict:
     def compute():
-        runner, split = experiments.testbed("val")
+        runner, split = experiments.testbed("val", model)
         split = split.subset(size("rank_questions"))
         out = {"n": len(split)}
         for query in ("last", "text_mean"):
@@ -123,7 +136,7 @@ def rank_consistency() -> dict:
                           "per_sample_adjacent": [taus[:, l, l + 1].tolist() for l in range(s.shape[1] - 1)],
                           "overlap_k": k, "overlap": analysis.topk_overlap(s, k).tolist(), "nested": nested}
         return out
-    return cached("rank_consistency", compute)
+    return cached(named("rank_consistency", model), compute)
 
 
 def tau_excluding_first(rc: dict, query: str = "last") -> float:
@@ -135,14 +148,20 @@ def tau_excluding_first(rc: dict, query: str = "last") -> float:
 
 
 # ------------------------------------------------------------------ chapter 4: G-Search
-def gsearch() -> dict:
+def gsearch_queries(model: str = "testbed") -> tuple[str, ...]:
+    """Queries G-Search runs with: both on the 8-layer testbed (chapter 4 compares them), the main
+    one (the last prompt token) on the deeper testbed, whose search costs twice as much per layer."""
+    return ("last", "text_mean") if model == "testbed" else ("last",)
+
+
+def gsearch(model: str = "testbed") -> dict:
     """{query: {"search": the saved search, "test": its test record}, "full": the unpruned record}.
     The search is saved once (`experiments.run_gsearch`); this result names it."""
     def compute():
-        runner, val = experiments.testbed("val")
-        _, test = experiments.testbed("test")
+        runner, val = experiments.testbed("val", model)
+        _, test = experiments.testbed("test", model)
         out = {}
-        for query in ("last", "text_mean"):
+        for query in gsearch_queries(model):
             g = experiments.run_gsearch(runner, val, TOLERANCE, query=query, progress=False)
             rec = experiments.eval_method(runner, test, "gsearch", None, experiment="gsearch", query=query,
                                           progress=False)
@@ -150,7 +169,7 @@ def gsearch() -> dict:
         out["full"] = experiments.eval_method(runner, test, "full", None, experiment="gsearch", progress=False,
                                               measure_speed=False)
         return out
-    saved = cached("gsearch", compute)
+    saved = cached(named("gsearch", model), compute)
     return {k: {**v, "search": results.load_json(v["search"])} if k != "full" and isinstance(v, dict) else v
             for k, v in saved.items()}
 
@@ -163,26 +182,27 @@ def _saved_name(search: dict) -> str:
 
 
 # ------------------------------------------------------------------ chapter 5: P-Sigmoid and the methods table
-def psigmoid(budget: float, query: str = "last") -> dict:
+def psigmoid(budget: float, query: str = "last", model: str = "testbed") -> dict:
     """The P-Sigmoid search at `budget` (mean keep rate), started from G-Search's plan; saved once
     by `experiments.run_psigmoid`, read back from there."""
-    saved = results.load_json(experiments.search_name("psigmoid", query, experiments.SEARCH_SOURCE, budget))
+    saved = results.load_json(experiments.search_name("psigmoid", query, experiments.SEARCH_SOURCE, budget,
+                                                      model=model))
     if saved is not None:
         return saved
-    runner, val = experiments.testbed("val")
-    g = gsearch()[query]["search"]
+    runner, val = experiments.testbed("val", model)
+    g = gsearch(model)[query]["search"]
     init = Plan(tuple(g["plan"]), g["n_vision"])
     return experiments.run_psigmoid(runner, val, budget, init_plan=init, query=query, progress=False)
 
 
-def methods_table() -> list[dict]:
+def methods_table(model: str = "testbed") -> list[dict]:
     """Every method at every budget on the test split (one record each, in the results store)."""
     def compute():
-        runner, test = experiments.testbed("test")
+        runner, test = experiments.testbed("test", model)
         recs = [experiments.eval_method(runner, test, "full", None, experiment="table", progress=False,
                                         measure_speed=False)]
         for budget in BUDGETS:
-            psigmoid(budget)
+            psigmoid(budget, model=model)
             for name in TABLE_METHODS:
                 try:
                     recs.append(experiments.eval_method(runner, test, name, budget, experiment="table",
@@ -190,19 +210,20 @@ def methods_table() -> list[dict]:
                 except ValueError as e:  # an infeasible budget is reported, not hidden
                     recs.append({"method": name, "budget": budget, "error": str(e)})
         return {"records": recs}
-    return cached("methods_table", compute)["records"]
+    return cached(named("methods_table", model), compute)["records"]
 
 
-def methods_speed() -> dict:
+def methods_speed(model: str = "testbed") -> dict:
     """Prefill speedup of every method of the table, timed together at each budget: one interleaved
     run per budget (every round times the unpruned model and then each method on the same batch),
     so the methods of one table row group are measured under the same machine load, with the
-    range of their paired per-round ratios (`vtr.timing.prefill_policies`)."""
+    range of their paired per-round ratios (`vtr.timing.prefill_policies`). G-Search's plan is timed
+    in a run of its own, under "searched"."""
     def compute():
         from .. import timing
         from ..plan import PlanError
 
-        runner, test = experiments.testbed("test")
+        runner, test = experiments.testbed("test", model)
         inputs = runner.inputs(test.samples[:size("speed_batch")], test)
         out = {}
         for budget in BUDGETS:
@@ -214,34 +235,41 @@ def methods_speed() -> dict:
                     continue
             out[str(budget)] = timing.prefill_policies(runner.model, inputs, policies,
                                                        repeats=size("table_speed_repeats"))
+        gsearch(model)  # G-Search's plan (no budget: it finds its own), timed the same way
+        out["searched"] = timing.prefill_policies(
+            runner.model, inputs, {"gsearch": experiments.policy_for(runner, test, "gsearch", None)},
+            repeats=size("table_speed_repeats"))
         return {"budgets": out, "batch": size("speed_batch")}
-    return cached("methods_speed", compute)
+    return cached(named("methods_speed", model), compute)
 
 
-def stored_record(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0) -> dict:
-    """The latest summary record of an evaluation in the results store (testbed, test split)."""
+def stored_record(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0,
+                  model: str = "testbed") -> dict:
+    """The latest summary record of an evaluation in the results store (a testbed's test split)."""
     found = results.find(results.load(experiment=experiment), method=method, budget=budget, kind=kind, seed=seed,
-                         model="testbed", split="test")
+                         model=model, split="test")
     if not found:
         raise FileNotFoundError(f"no record of {method} at {budget} ({kind}) in experiment {experiment!r}: "
                                 f"evaluate it first")
     return found[-1]
 
 
-def correct(record: dict) -> np.ndarray:
-    """Per-question correctness (test split, in its order) of the evaluation behind a summary record,
-    read from the run file the record names."""
+def correct(record: dict, families=None) -> np.ndarray:
+    """Per-question correctness (test split, in its order; only the questions of `families` if
+    given) of the evaluation behind a summary record, read from the run file the record names."""
     from ..evaluation import read_run
     from ..paths import results_dir
 
-    _, split = experiments.testbed("test")
+    _, split = experiments.testbed("test", record.get("model", "testbed"))
     preds = {sid: r["pred"] for sid, r in read_run(results_dir() / record["run_file"]).items()}
-    return np.array([preds[s.id] == s.answer for s in split.samples], dtype=float)
+    keep = [s for s in split.samples if families is None or s.family in families]
+    return np.array([preds[s.id] == s.answer for s in keep], dtype=float)
 
 
-def per_sample_correct(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0) -> np.ndarray:
+def per_sample_correct(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0,
+                       model: str = "testbed") -> np.ndarray:
     """`correct` of a stored evaluation (for bootstrap intervals)."""
-    return correct(stored_record(experiment, method, budget, kind, seed))
+    return correct(stored_record(experiment, method, budget, kind, seed, model))
 
 
 # ------------------------------------------------------------------ chapter 4: which layer scores
@@ -280,12 +308,12 @@ def score_sources() -> dict:
 
 
 # ------------------------------------------------------------------ chapter 6: CLS similarity / knee
-def cls_knee() -> dict:
+def cls_knee(model: str = "testbed") -> dict:
     def compute():
         from ..methods.cls_knee import DETECTORS
 
-        runner, test = experiments.testbed("test")
-        _, val = experiments.testbed("val")
+        runner, test = experiments.testbed("test", model)
+        _, val = experiments.testbed("val", model)
         curves = analysis.cls_curves(runner, val.subset(size("cls_questions")))
         srt = -np.sort(-curves, axis=1)
         knees = {name: [int(det(row)) for row in srt] for name, det in DETECTORS.items()}
@@ -294,49 +322,49 @@ def cls_knee() -> dict:
                                       stage2=0)
         return {"sorted_curves": srt[:50].tolist(), "mean_curve": srt.mean(0).tolist(),
                 "knees": knees, "two_stage": two, "stage1_only": one}
-    return cached("cls_knee", compute)
+    return cached(named("cls_knee", model), compute)
 
 
 # ------------------------------------------------------------------ chapter 7: DyVTE
-def vtw_sweep() -> dict:
+def vtw_sweep(model: str = "testbed") -> dict:
     """Accuracy on val when every vision token is removed before layer l, for each l (+ full)."""
     def compute():
-        runner, val = experiments.testbed("val")
+        runner, val = experiments.testbed("val", model)
         L = runner.model.config.get_text_config().num_hidden_layers
         score = experiments.val_scorer(runner, val)
         acc = {l: score(Plan.drop_at(L, runner.n_vision, l, 0)) for l in range(0, L + 1)}
         return {"accuracy": acc}
-    return cached("vtw_sweep", compute)
+    return cached(named("vtw_sweep", model), compute)
 
 
-def three_stages() -> list[dict]:
+def three_stages(model: str = "testbed") -> list[dict]:
     def compute():
-        runner, val = experiments.testbed("val")
+        runner, val = experiments.testbed("val", model)
         return {"rows": analysis.attention_mass(runner, val.subset(size("stage_questions")), progress=False)}
-    return cached("three_stages", compute)["rows"]
+    return cached(named("three_stages", model), compute)["rows"]
 
 
-def routers_path(seed: int):
+def routers_path(seed: int, model: str = "testbed"):
     """The book's routers live with its results (stamped by code and weights): routers trained for
     another checkpoint, or on the smoke build's 96 questions, are never picked up by a full build."""
     from ..paths import results_dir
 
-    return results_dir() / f"dyvte_routers_seed{seed}.safetensors"
+    return results_dir() / f"{named('dyvte_routers', model)}_seed{seed}.safetensors"
 
 
-def dyvte_routers(seed: int) -> dict:
+def dyvte_routers(seed: int, model: str = "testbed") -> dict:
     """Train (or load) the routers of one seed. Routers saved by another configuration (model,
     weights, seed, questions, code: `dyvte_train.fingerprint`) are refused, naming what differs."""
     from .. import fingerprint as fp
     from ..journal import write_atomic
     from ..methods import dyvte_train
 
-    path = routers_path(seed)
+    path = routers_path(seed, model)
     path.parent.mkdir(parents=True, exist_ok=True)
     info_path = path.with_suffix(".json")
     from ..testbed.train import heldout_split
 
-    runner, _ = experiments.testbed("val")
+    runner, _ = experiments.testbed("val", model)
     # training questions from the training generator (seeds 100+: disjoint from val and test)
     questions = heldout_split(size("router_questions"), seed=100 + seed)
     stamp = dyvte_train.fingerprint(runner, questions, seed)
@@ -349,15 +377,15 @@ def dyvte_routers(seed: int) -> dict:
     return info
 
 
-def dyvte() -> dict:
+def dyvte(model: str = "testbed") -> dict:
     def compute():
-        runner, test = experiments.testbed("test")
+        runner, test = experiments.testbed("test", model)
         seeds = size("router_seeds")
         out = {"seeds": {}}
         for seed in seeds:
-            info = dyvte_routers(seed)
+            info = dyvte_routers(seed, model)
             rec = experiments.eval_method(runner, test, "dyvte", None, experiment="dyvte", seed=seed,
-                                         routers=str(routers_path(seed)), progress=False)
+                                         routers=str(routers_path(seed, model)), progress=False)
             out["seeds"][seed] = {"train": info, "test": rec}
         out["full"] = experiments.eval_method(runner, test, "full", None, experiment="dyvte", progress=False,
                                               measure_speed=False)
@@ -369,10 +397,10 @@ def dyvte() -> dict:
         out["fastv"] = experiments.eval_method(runner, test, "fastv", round(cost, 3), experiment="dyvte",
                                                progress=False)
         out["fastv_dyvte"] = experiments.eval_method(runner, test, "fastv_dyvte", 0.5, experiment="dyvte",
-                                                     routers=str(routers_path(seeds[0])),
+                                                     routers=str(routers_path(seeds[0], model)),
                                                      progress=False)
         return out
-    return cached("dyvte", compute)
+    return cached(named("dyvte", model), compute)
 
 
 # ------------------------------------------------------------------ chapter 8: efficiency
@@ -438,7 +466,17 @@ def generation(model: str = "testbed") -> dict:
     return cached("generation" if model == "testbed" else f"generation_{model}", compute)
 
 
-def paired_difference(experiment: str, a: str, b: str, budget, kind: str = "keep") -> dict:
+def paired_difference(experiment: str, a: str, b: str, budget, kind: str = "keep", model: str = "testbed") -> dict:
     """Bootstrap CI of accuracy(a) - accuracy(b) on the same test questions."""
-    return analysis.paired_bootstrap(per_sample_correct(experiment, a, budget, kind),
-                                     per_sample_correct(experiment, b, budget, kind))
+    return analysis.paired_bootstrap(per_sample_correct(experiment, a, budget, kind, model=model),
+                                     per_sample_correct(experiment, b, budget, kind, model=model))
+
+
+def record_difference(a, b, families=None) -> dict:
+    """Paired-bootstrap 95% interval of accuracy(a) - accuracy(b) for summary records of the same
+    test questions (only the questions of `families` if given). `a` or `b` may be a list of records
+    (router seeds, say): their per-question correctness is averaged first."""
+    def answers(recs):
+        recs = recs if isinstance(recs, list) else [recs]
+        return np.mean([correct(r, families) for r in recs], axis=0)
+    return analysis.paired_bootstrap(answers(a), answers(b))

@@ -1,0 +1,24 @@
+"""The papers' table layout (`vtr.chapters.tables`) on synthetic records."""
+import pandas as pd
+import pytest
+
+from vtr.chapters import tables
+
+
+def rec(method, budget, fams, f1=None, flops=1.0):
+    return {"method": method, "budget": budget, "families": fams, "exist_f1": f1, "flops_ratio": flops,
+            "overall": sum(fams.values()) / len(fams)}
+
+
+def test_columns_rows_average_and_share_of_unpruned():
+    full = rec("full", None, {"attribute": 1.0, "exist": 0.9}, f1=0.8)
+    fastv = rec("fastv", 0.25, {"attribute": 0.5, "exist": 0.9}, f1=0.4, flops=0.3)
+    speed = {"0.25": [{"name": "fastv", "speedup": 2.0, "speedup_range": [1.5, 2.5]}]}
+    df = tables.paper_layout([full, fastv, {"method": "pdrop", "budget": 0.25, "error": "infeasible"}], speed)
+    assert list(df.index) == [("1", "unpruned"), ("0.25", "fastv")]  # the infeasible record is left out
+    assert df.loc[("1", "unpruned"), "exist ~ POPE (F1)"] == pytest.approx(80)  # F1, not accuracy
+    assert df.loc[("0.25", "fastv"), "average"] == pytest.approx(45)
+    assert df.loc[("0.25", "fastv"), "% of unpruned"] == pytest.approx(100 * 45 / 90)
+    assert df.loc[("0.25", "fastv"), "speedup"] == 2.0 and pd.isna(df.loc[("1", "unpruned"), "speedup"])
+    assert df.loc[("0.25", "fastv"), "speedup range"] == "1.50-2.50"
+    assert df.loc[("0.25", "fastv"), "decoder FLOPs %"] == pytest.approx(30)
