@@ -308,6 +308,7 @@ def score_sources() -> dict:
 
 
 # ------------------------------------------------------------------ chapter 6: CLS similarity / knee
+CLS_SHARE = 0.22  # the CLS-knee paper's average share of kept tokens
 def cls_knee(model: str = "testbed") -> dict:
     def compute():
         from ..methods.cls_knee import DETECTORS
@@ -320,8 +321,17 @@ def cls_knee(model: str = "testbed") -> dict:
         two = experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False)
         one = experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False,
                                       stage2=0)
+        # the other knee detectors, and stage 1 fixed at the paper's 22% (the top round(0.22 N) by
+        # CLS similarity in every image: min_keep = cap = that count), both stages as above
+        detectors = {name: experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee",
+                                                   progress=False, detector=name)
+                     for name in DETECTORS if name != "kneedle"}
+        fixed = round(CLS_SHARE * runner.n_vision)
+        at_share = experiments.eval_method(runner, test, "cls_knee", CLS_SHARE, experiment="cls_knee",
+                                           progress=False, min_keep=fixed)
         return {"sorted_curves": srt[:50].tolist(), "mean_curve": srt.mean(0).tolist(),
-                "knees": knees, "two_stage": two, "stage1_only": one}
+                "knees": knees, "two_stage": two, "stage1_only": one, "detectors": detectors,
+                "at_share": at_share, "share": CLS_SHARE}
     return cached(named("cls_knee", model), compute)
 
 
