@@ -18,6 +18,9 @@ def sparsevlm_budgets() -> tuple[float, ...]:
 
 
 TERMS = {
+    "testbeds": "`testbed` (8 decoder layers) and `testbed-deep` (16 decoder layers, grown from the 8-layer "
+                "one by block expansion; same vision tower, tokenizer and questions); a table or figure names "
+                "its testbed by its number of decoder layers",
     "keep rate": "vision tokens a decoder layer keeps, over the image's vision tokens ({n_vision} on the "
                  "testbed); the *mean keep rate* averages it over the decoder layers",
     "budget": "a mean keep rate, unless a table says *FLOPs budget*: budget 0.125 is an 87.5% "
@@ -30,12 +33,16 @@ TERMS = {
                    "chapters 4 to 7, every table, the `flops_ratio` of a record), or of the **whole prefill** "
                    "(vision tower, projector, decoder and LM head: chapter 8 and `vtr bench`), as the column says",
     "speedup": "unpruned / pruned time of the same batch, timed in interleaved rounds in one process: the median "
-               "of the paired per-round ratios, with their range. A speed verdict rests on the FLOPs ratio first",
+               "of the paired per-round ratios, with their range. A speed verdict needs the FLOPs ratio and that "
+               "median to agree, so that machine load alone cannot move it",
     "splits": "**val** ({n_val} questions) drives every search and the VTW sweep; **test** ({n_test} questions) "
               "gives every accuracy in the tables and the headline; the analyses use val subsets; DyVTE's "
               "routers train on generated questions outside both",
     "interval": "a 95% percentile bootstrap over the test questions (1000 resamples); a *paired* interval "
                 "resamples the same questions for both methods of a difference",
+    "verdict": "a rule of `vtr/chapters/claims.py` applied to one testbed's results: a *no drop* claim is "
+               "judged on the worst end of the paired interval of the drop (overall and on the families "
+               "answered from the image), a *beats* claim on the interval lying above zero",
 }
 
 
