@@ -340,3 +340,20 @@ def headline(models=R.MODELS) -> list[Claim]:
 def depth_changes(table: list[Claim], models=R.MODELS) -> list[Claim]:
     """The claims whose verdict differs between the testbeds of `models`."""
     return [c for c in table if len({c.results[m][1] for m in models}) > 1]
+
+
+def verdicts_md(*checks, models=R.MODELS) -> str:
+    """The headline rows of `checks` (claim functions) as a MyST list, for a chapter to show beside
+    its own tables: the same functions, hence the same numbers and verdicts, as the headline."""
+    lines = []
+    for check in checks:
+        if check in MODEL_FREE:
+            row = check(models[0])
+            lines.append(f"- *{row.claim}*: {row.measured}: **{row.verdict}**")
+            continue
+        parts = []
+        for m in models:
+            row = check(m)
+            parts.append(f"{R.n_layers(m)} layers: {row.measured}: **{row.verdict}**")
+        lines.append(f"- *{row.claim}*: " + "; ".join(parts))
+    return "\n".join(lines)
