@@ -35,7 +35,8 @@ TERMS = {
     "speedup": "unpruned / pruned time of the same batch, timed in interleaved rounds in one process: the median "
                "of the paired per-round ratios, with their range. A speed verdict needs the FLOPs ratio and that "
                "median to agree, so that machine load alone cannot move it",
-    "splits": "**val** ({n_val} questions) drives every search and the VTW sweep; **test** ({n_test} questions) "
+    "splits": "**val** ({n_val} questions) drives every search and the VTW sweep (G-Search's sequential test "
+              "adds **val-extra**'s questions when a decision is close); **test** ({n_test} questions) "
               "gives every accuracy in the tables and the headline; the analyses use val subsets; DyVTE's "
               "routers train on generated questions outside both",
     "interval": "a 95% percentile bootstrap over the test questions (1000 resamples); a *paired* interval "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from .. import fingerprint as fp
 from .. import methods
 from ..engine import PlanPolicy, Policy
@@ -21,8 +23,8 @@ from .sizes import size
 
 
 def limits() -> dict:
-    """Split sizes (`sizes.SIZES`): full runs use all of val and test; smoke runs use slices."""
-    return {"val": size("val"), "test": size("test")}
+    """Split sizes (`sizes.SIZES`): full runs use all of val, val-extra and test; smoke runs use slices."""
+    return {"val": size("val"), "test": size("test"), "val-extra": size("val_extra")}
 
 
 _TESTBED: dict = {}  # one runner per testbed and process, so its image-feature cache serves every experiment
@@ -59,6 +61,63 @@ def val_scorer(runner, split, query: str = "last", batch_size: int = 100, source
     return score
 
 
+# G-Search decides on val and, when a decision is close, on val-extra too (`vtr.search.sequential`)
+SEQUENTIAL_ALPHA = 0.05
+
+
+def joined(first, second):
+    """One split of `first`'s samples followed by `second`'s (image paths made absolute), for the
+    sequential test's looks; features are cached per image as for any split."""
+    from dataclasses import replace
+
+    from ..benchmarks.jsonl import Split
+
+    samples = list(first.samples) + [replace(s, image=str(second.folder / s.image)) for s in second.samples]
+    out = Split(first.folder, samples)
+    out.limit = None if first.limit is None and second.limit is None else len(samples)
+    return out
+
+
+def sequential_scorer(runner, val, extra, tolerance: float, query: str = "last", batch_size: int = 100,
+                      source: str = SEARCH_SOURCE, alpha: float = SEQUENTIAL_ALPHA):
+    """score(plan) for G-Search by the paired sequential test of `vtr.search.sequential`: looks at
+    len(val), halfway into `extra`, and all of val + extra. The unpruned model answers every
+    question once; a plan answers only the looks its decision needs (`last_meta` says how many,
+    and the trace keeps it)."""
+    from ..search.sequential import sequential_difference
+
+    both = joined(val, extra)
+    n = len(both)
+    looks = tuple(sorted({len(val), len(val) + len(extra) // 2, n}))
+
+    def correct(plan, lo, hi):
+        part = both.subset(hi)
+        part.samples = part.samples[lo:hi]
+        preds = {}
+        evaluate(runner, part, PlanPolicy(plan, query=query, source=source), batch_size=batch_size, progress=False,
+                 features=runner.feature_cache(), on_batch=lambda recs: preds.update((r["id"], r["pred"]) for r in recs))
+        return np.array([preds[s.id] == s.answer for s in part.samples], dtype=float)
+
+    reference = {}
+
+    def score(plan: Plan) -> float:
+        full = Plan.full(plan.n_layers, plan.n_vision)
+        if "answers" not in reference:
+            reference["answers"] = correct(full, 0, n)
+        if plan == full:
+            score.last_meta = {"questions": n}
+            return float(reference["answers"].mean())
+        d = sequential_difference(reference["answers"], lambda lo, hi: correct(plan, lo, hi), tolerance, looks, alpha)
+        score.last_meta = {"questions": d.questions, "settled": d.settled}
+        return d.score
+    score.name = "val_accuracy_sequential"
+    score.last_meta = {}
+    score.fingerprint = {**fp.model_fingerprint(runner), **fp.split_fingerprint(both), "query": query,
+                         "source": source, "code": fp.code_version(), "looks": list(looks), "alpha": alpha,
+                         "tolerance": tolerance}
+    return score
+
+
 def search_name(search: str, query: str, source: str, budget=None, kind: str = "keep", model: str = "testbed") -> str:
     """Name of a saved searched plan in the results folder (models other than the 8-layer testbed
     carry their name first, as their run files do)."""
@@ -75,32 +134,43 @@ def run_fingerprint(runner, split, name: str, budget, kind: str, seed: int, hp: 
             "plan": None if plan is None else list(plan.keep), "code": fp.code_version()}
 
 
-def _variant(split, split_name: str) -> str:
+def _variant(split, split_name: str, sequential: bool = True) -> str:
     """Name suffix of a search on anything but the book's whole validation split (so that a quick
-    `vtr search --limit 24` never takes the place of the plan the book and `vtr eval` read)."""
+    `vtr search --limit 24` never takes the place of the plan the book and `vtr eval` read), and of
+    a G-Search decided on val alone (`_fixed`) rather than by the sequential test."""
     limit = getattr(split, "limit", None)
     book = size(split_name) if split_name in ("val", "test") else None
-    return ("" if split_name == "val" else f"_{split_name}") + ("" if limit == book else f"_n{limit}")
+    return (("" if split_name == "val" else f"_{split_name}") + ("" if limit == book else f"_n{limit}")
+            + ("" if sequential else "_fixed"))
 
 
 def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", start_layer: int = 1,
                 progress: bool = True, source: str = SEARCH_SOURCE, split_name: str = "val",
-                trace: Path | None = None) -> dict:
+                trace: Path | None = None, extra=None) -> dict:
     """G-Search of `runner` on `split`, resumable from its trace (default: beside the run files). The
     result is saved once, as `search_name(...)` in the results folder, where `policy_for` (the book
-    and `vtr eval --method gsearch`) reads its plan; `"saved"` names the file."""
+    and `vtr eval --method gsearch`) reads its plan; `"saved"` names the file. With `extra` (more
+    validation questions: the book's and the CLI's default on the whole val split), each decision
+    is the paired sequential test of `sequential_scorer`; without, accuracy on `split` alone decides
+    (saved with a `_fixed` suffix when `split` is the whole val split)."""
     from ..search import Trace, gsearch
 
     info = info_for(runner, split)
-    name = search_name("gsearch", query, source, model=runner.name) + _variant(split, split_name)
+    whole_val = split_name == "val" and getattr(split, "limit", None) == size("val")
+    name = search_name("gsearch", query, source, model=runner.name) + _variant(split, split_name,
+                                                                               extra is not None or not whole_val)
     trace = Trace(trace or run_dir() / f"{name}_tol{tolerance}.trace.jsonl")
-    res = gsearch(val_scorer(runner, split, query, source=source), info.n_layers, info.n_vision, tolerance,
+    scorer = (val_scorer(runner, split, query, source=source) if extra is None else
+              sequential_scorer(runner, split, extra, tolerance, query, source=source))
+    res = gsearch(scorer, info.n_layers, info.n_vision, tolerance,
                   start_layer=start_layer, flops_fn=lambda p: info.cost(p, "flops"), trace=trace, progress=progress)
     out = {"plan": list(res.plan.keep), "n_vision": info.n_vision, "flops_ratio": res.flops_ratio,
            "keep_rate": res.plan.mean_keep_rate, "val_score": res.score, "reference": res.reference,
            "evaluations": res.evaluations, "tolerance": tolerance, "query": query, "source": source,
            "model": runner.name, "split": split_name, "limit": getattr(split, "limit", None),
-           "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds") if k in r} for r in res.records]}
+           "sequential": None if extra is None else {k: scorer.fingerprint[k] for k in ("looks", "alpha")},
+           "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds", "questions", "settled") if k in r}
+                     for r in res.records]}
     out["saved"] = str(results.save_json(name, out))
     out["new_evaluations"] = res.scorer_calls  # of this call (not saved: a rerun makes none)
     return out

@@ -160,9 +160,10 @@ def gsearch(model: str = "testbed") -> dict:
     def compute():
         runner, val = experiments.testbed("val", model)
         _, test = experiments.testbed("test", model)
+        _, extra = experiments.testbed("val-extra", model)
         out = {}
         for query in gsearch_queries(model):
-            g = experiments.run_gsearch(runner, val, TOLERANCE, query=query, progress=False)
+            g = experiments.run_gsearch(runner, val, TOLERANCE, query=query, progress=False, extra=extra)
             rec = experiments.eval_method(runner, test, "gsearch", None, experiment="gsearch", query=query,
                                           progress=False)
             out[query] = {"search": _saved_name(g), "test": rec}
@@ -227,6 +228,7 @@ def methods_speed(model: str = "testbed") -> dict:
         inputs = runner.inputs(test.samples[:size("speed_batch")], test)
         out = {}
         for budget in BUDGETS:
+            psigmoid(budget, model=model)  # its plan is read from the saved search: make sure it exists
             policies = {}
             for name in TABLE_METHODS:
                 try:

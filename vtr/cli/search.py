@@ -33,7 +33,7 @@ def _setup(args):
 
 # what `vtr search` prints of the saved search (the book reads the same file)
 SHOWN = ("plan", "flops_ratio", "keep_rate", "val_score", "reference", "evaluations", "new_evaluations", "params",
-         "budget", "kind", "budget_achieved", "saved")
+         "budget", "kind", "budget_achieved", "sequential", "saved")
 
 
 def _print(out: dict, as_json: bool) -> None:
@@ -45,10 +45,15 @@ def _gsearch(args) -> int:
 
     from ..chapters.experiments import run_gsearch
 
+    from ..models import load_split
+
     runner, split = _setup(args)
+    # the book's search: on the whole val split, close decisions add val-extra's questions
+    extra = (load_split(args.model, "val-extra") if args.split == "val" and args.limit is None and not args.fixed
+             else None)
     _print(run_gsearch(runner, split, args.tolerance, query=args.query, start_layer=args.start_layer,
-                       source=args.source, split_name=args.split, trace=Path(args.out) if args.out else None),
-           args.json)
+                       source=args.source, split_name=args.split, trace=Path(args.out) if args.out else None,
+                       extra=extra), args.json)
     return 0
 
 
@@ -77,6 +82,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--tolerance", type=nonnegative_float, default=0.005,
                    help="allowed drop of the val score (absolute)")
     g.add_argument("--start-layer", type=nonnegative_int, default=1)
+    g.add_argument("--fixed", action="store_true",
+                   help="decide on the val split alone (default on the whole val split: a paired sequential "
+                        "test that adds val-extra's questions when a decision is close; with --limit, always fixed)")
     g.set_defaults(func=_gsearch)
     q = s.add_parser("psigmoid", help="P-Sigmoid schedule at a budget, parameters by Bayesian optimisation")
     _common(q)

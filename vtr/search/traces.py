@@ -181,5 +181,7 @@ class MemoScorer:
         if not math.isfinite(score):
             raise ValueError(f"the scorer returned {score} for plan {plan.keep}")
         flops = None if self.flops_fn is None else float(self.flops_fn(plan))
-        self.trace.record(plan, score, kind=self.kind, flops_ratio=flops, seconds=seconds, **meta)
+        # a scorer may say how it scored (a sequential test: the questions it used); kept in the trace
+        extra = getattr(self.score_fn, "last_meta", None) or {}
+        self.trace.record(plan, score, kind=self.kind, flops_ratio=flops, seconds=seconds, **meta, **extra)
         return score

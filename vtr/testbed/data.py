@@ -2,9 +2,9 @@
 and the unbounded seeded `train` stream.
 
 Each image carries questions of two different families; families are balanced by cycling, so
-`test` (2400 questions) has 400 per family and `val` (600) has 100. Scenes in the fixed splits
-have 2..6 objects. Seeds: val = 1, test = 2, training stream = the training seed + 1000 (disjoint
-in practice: scenes are drawn from a space of ~10^20).
+`test` (2400 questions) has 400 per family, `val` (600) has 100 and `val-extra` (1800) 300. Scenes
+in the fixed splits have 2..6 objects. Seeds: val = 1, test = 2, val-extra = 3, training stream =
+the training seed + 1000 (disjoint in practice: scenes are drawn from a space of ~10^20).
 """
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from ..errors import InputError
 from ..paths import benchmark_dir
 from . import scenes, tasks
 
-SPLITS = {"val": (1, 600), "test": (2, 2400)}
+# val-extra: 1800 more validation questions, which G-Search's sequential test adds to val when a
+# decision is close (`vtr.search.sequential`); nothing else reads them
+SPLITS = {"val": (1, 600), "test": (2, 2400), "val-extra": (3, 1800)}
 QUESTIONS_PER_IMAGE = 2
 
 
@@ -48,9 +50,9 @@ def generate_split(name: str) -> tuple[list[Sample], dict]:
     return samples, images
 
 
-def materialise(root: Path | None = None) -> None:
+def materialise(root: Path | None = None, names=None) -> None:
     root = root or benchmark_dir("testbed")
-    for name in SPLITS:
+    for name in names or SPLITS:
         samples, images = generate_split(name)
         write_split(root / name, samples, images)
 
@@ -60,5 +62,5 @@ def load(split: str) -> Split:
         raise InputError(f"unknown testbed split {split!r}; expected one of {sorted(SPLITS)}")
     folder = benchmark_dir("testbed") / split
     if not (folder / "questions.jsonl").exists():
-        materialise()
+        materialise(names=[split])
     return read_split(folder)
