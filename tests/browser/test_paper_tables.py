@@ -1,6 +1,7 @@
 """The papers' tables in their shape, as a reader finds them in the built book: the method
 comparison (methods x task-family columns named after their benchmark, average, "% of unpruned",
-cost and measured speed with its spread) on both testbeds, the main paper's Scenario I and
+cost and measured speed with its spread) on both testbeds, at the book's budgets, at SparseVLM's
+and at matched decoder FLOPs, the main paper's Scenario I and
 Scenario II tables, and DyVTE's tables, each numbered and captioned. The checks also run on a
 damaged copy of the site, to show that they can fail.
 """
@@ -22,6 +23,11 @@ TABLES = {
     "notebooks/05-psigmoid.html": {
         "tab-methods": METHOD_COLUMNS,
         "tab-methods-deep": METHOD_COLUMNS,
+        # the field's budgets (SparseVLM's tokens per layer) and matched decoder FLOPs
+        "tab-field-keep": METHOD_COLUMNS,
+        "tab-field-keep-deep": METHOD_COLUMNS,
+        "tab-field-flops": METHOD_COLUMNS,
+        "tab-field-flops-deep": METHOD_COLUMNS,
         "tab-scenario2": ["layers", "budget", "P-Sigmoid - FastV", "lo", "hi"],
     },
     "notebooks/04-gsearch.html": {

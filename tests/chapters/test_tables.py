@@ -22,3 +22,18 @@ def test_columns_rows_average_and_share_of_unpruned():
     assert df.loc[("0.25", "fastv"), "speedup"] == 2.0 and pd.isna(df.loc[("1", "unpruned"), "speedup"])
     assert df.loc[("0.25", "fastv"), "speedup range"] == "1.50-2.50"
     assert df.loc[("0.25", "fastv"), "decoder FLOPs %"] == pytest.approx(30)
+
+
+def test_row_groups_name_rows_and_their_timings():
+    """The field tables group rows by the keep rate they match (`group`), and read each row's
+    timing from its group's run, not from another group timed at the same budget value."""
+    full = rec("full", None, {"attribute": 1.0})
+    a = {**rec("fastv", 0.2, {"attribute": 0.5}, flops=0.2), "field": 1 / 3, "kind": "flops"}
+    b = {**rec("fastv", 0.2, {"attribute": 0.6}, flops=0.2), "field": 2 / 9, "kind": "flops"}
+    speed = {"matched 0.333333": [{"name": "fastv", "speedup": 1.5, "speedup_range": [1.4, 1.6]}],
+             "0.2": [{"name": "fastv", "speedup": 9.0, "speedup_range": [9.0, 9.0]}]}
+    df = tables.paper_layout([full, a, b], speed,
+                             lambda r: (f"{round(576 * r['field'])}", f"matched {r['field']:g}"))
+    assert list(df.index) == [("1", "unpruned"), ("192", "fastv"), ("128", "fastv")]
+    assert df.loc[("192", "fastv"), "speedup"] == 1.5
+    assert pd.isna(df.loc[("128", "fastv"), "speedup"])  # its group was not timed

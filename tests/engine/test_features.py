@@ -175,3 +175,62 @@ def test_decoder_prefix_memo_is_bypassed_under_autograd_and_for_generation():
         with cache.attached(model):
             got = model.generate(**inp, max_new_tokens=3, do_sample=False)
     assert torch.equal(got, ref) and cache.layer_hits == 0
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("positions", ["original", "renumber"])
+def test_pruned_prefix_memo_gives_identical_logits(arch_model, positions):
+    """`prefix_bytes`: plans that agree on their first layers (a G-Search binary search at layer 2)
+    reuse those layers' outputs from the second time the prefix is seen, with the logits of
+    running every layer; a plan that differs from layer 1 on misses."""
+    arch, model = arch_model
+    if positions == "renumber" and arch == "qwen2_vl":
+        pytest.skip("multimodal RoPE: renumbering is refused")
+    inp = tiny.make_inputs(model, arch)
+    n = tiny.n_image_tokens(model, arch)
+    L = model.config.get_text_config().num_hidden_layers
+    prefix = (n, max(1, n // 2))
+    plans = [Plan(prefix + (k,) * (L - 2), n) for k in (max(1, n // 2), 1, max(1, n // 4), 0)]
+    plans.append(Plan((n, 1) + (1,) * (L - 2), n))  # another prefix from layer 1 on
+    refs = []
+    for plan in plans:
+        with prune(model, PlanPolicy(plan), positions=positions):
+            refs.append(model(**inp).logits)
+    cache = FeatureCache(prefix_bytes=1 << 30)
+    for plan, ref in zip(plans, refs):
+        with prune(model, PlanPolicy(plan), positions=positions), cache.attached(model):
+            got = model(**inp).logits
+        assert torch.equal(got, ref), (arch, plan)
+    # each key is seen by plan 0 and stored by plan 1: layer 0 (nothing removed) then serves plans
+    # 2, 3 and 4, layer 1 (the shared prefix) plans 2 and 3; deeper layers differ between plans
+    assert (cache.prefix_hits, cache.prefix_misses) == (3 + 2, len(plans) * L - 5), arch
+    assert all("forward" not in vars(layer) for layer in tiny_layers(model))
+
+
+def tiny_layers(model):
+    from vtr.engine.adapters import adapter_for
+
+    return adapter_for(model).layers(model)
+
+
+@torch.no_grad()
+def test_pruned_prefix_memo_needs_the_session_to_say_what_was_gathered():
+    """Hidden states replaced by anything but the pruning session's gather end the chain: every
+    later layer runs as usual (here a forward pre-hook that scales a layer's input)."""
+    model = tiny.build("llava")
+    inp = tiny.make_inputs(model, "llava")
+    layer = tiny_layers(model)[1]
+    handle = layer.register_forward_pre_hook(lambda m, args, kwargs: ((args[0] * 2,) + args[1:], kwargs)
+                                             if args else (args, {**kwargs, "hidden_states": kwargs["hidden_states"] * 2}),
+                                             with_kwargs=True)
+    try:
+        ref = model(**inp).logits
+        cache = FeatureCache(prefix_bytes=1 << 30)
+        for _ in range(3):
+            with cache.attached(model):
+                got = model(**inp).logits
+            assert torch.equal(got, ref)
+    finally:
+        handle.remove()
+    # layer 0 is reused from the third run on (its input is the decoder's); layers 1 on are not memoised
+    assert (cache.prefix_hits, cache.prefix_misses) == (1, 2)

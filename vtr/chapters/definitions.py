@@ -29,6 +29,9 @@ TERMS = {
                                        + " / ".join(map(str, SPARSEVLM_TOKENS)) + f" of LLaVA-1.5's "
                                        f"{LLAVA_VISION_TOKENS} tokens are mean keep rates "
                                        + " / ".join(f"{100 * b:.1f}%" for b in sparsevlm_budgets()),
+    "matched FLOPs": "the field's budgets as decoder FLOPs rather than tokens: every method set to the decoder "
+                     "FLOPs P-Sigmoid's plan at that mean keep rate is predicted to cost (our pairing; the papers "
+                     "state token budgets)",
     "FLOPs ratio": "pruned / unpruned prefill FLOPs of the **decoder** (each layer with its own token count: "
                    "chapters 4 to 7, every table, the `flops_ratio` of a record), or of the **whole prefill** "
                    "(vision tower, projector, decoder and LM head: chapter 8 and `vtr bench`), as the column says",

@@ -13,6 +13,7 @@ import numpy as np
 
 from .. import analysis
 from . import experiments, results
+from .definitions import sparsevlm_budgets
 from .sizes import size
 from ..paths import data_dir
 from ..plan import Plan
@@ -21,6 +22,8 @@ BUDGETS = (0.5, 0.25, 0.125)
 TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge", "prumerge_plus",
                  "tome", "psigmoid")
 TOLERANCE = 0.005
+# the field's budgets (SparseVLM's 192 / 128 / 64 of 576 tokens per layer) as mean keep rates
+FIELD_BUDGETS = sparsevlm_budgets()
 # The two shipped testbeds (`vtr.paths.TESTBEDS`): the 8-layer model every chapter starts from, and
 # the 16-layer one the depth-sensitive findings are measured on as well.
 MODELS = ("testbed", "testbed-deep")
@@ -243,6 +246,88 @@ def methods_speed(model: str = "testbed") -> dict:
             repeats=size("table_speed_repeats"))
         return {"budgets": out, "batch": size("speed_batch")}
     return cached(named("methods_speed", model), compute)
+
+
+def _field_psigmoid(budget: float, model: str):
+    """P-Sigmoid's search at a field budget, or None where no plan meets it (the table says so)."""
+    try:
+        return psigmoid(budget, model=model)
+    except ValueError:
+        return None
+
+
+def field_table(model: str = "testbed") -> dict:
+    """The methods at the field's budgets, on test, two ways:
+
+    - "keep": every method of the table at the mean keep rates of SparseVLM's tables
+      (`FIELD_BUDGETS`: 192 / 128 / 64 of 576 tokens per layer);
+    - "matched": at matched decoder FLOPs: every method set (budget kind "flops") to the decoder
+      FLOPs P-Sigmoid's plan at that keep rate is predicted to cost (`targets`), so no method is
+      ahead by spending its tokens where they are cheaper; P-Sigmoid's own row is its plan at the
+      keep rate, whose FLOPs the target is.
+
+    Each record carries `field` (the keep rate of its row group). A method that cannot meet a
+    budget has a record with its `error`. P-Sigmoid's targets come from its search on val, never
+    from test."""
+    def compute():
+        runner, test = experiments.testbed("test", model)
+        full = experiments.eval_method(runner, test, "full", None, experiment="table", progress=False,
+                                       measure_speed=False)
+        keep, matched, targets = [full], [full], {}
+
+        def run(name, budget, kind, field):
+            try:
+                rec = experiments.eval_method(runner, test, name, budget, kind=kind, experiment="field",
+                                              progress=False, measure_speed=False)
+            except ValueError as e:  # an infeasible budget is reported, not hidden
+                rec = {"method": name, "budget": budget, "kind": kind, "error": str(e)}
+            return {**rec, "field": field}
+
+        for field in FIELD_BUDGETS:
+            searched = _field_psigmoid(field, model)
+            for name in TABLE_METHODS:
+                keep.append(run(name, field, "keep", field) if name != "psigmoid" or searched else
+                            {"method": name, "budget": field, "kind": "keep", "field": field,
+                             "error": "no P-Sigmoid plan meets this budget"})
+            target = None if searched is None else float(searched["flops_ratio"])
+            targets[str(field)] = target
+            for name in TABLE_METHODS:
+                if target is None:
+                    matched.append({"method": name, "budget": None, "kind": "flops", "field": field,
+                                    "error": "no P-Sigmoid plan at this keep rate to match"})
+                elif name == "psigmoid":
+                    matched.append(next(r for r in keep if r["method"] == "psigmoid" and r["field"] == field))
+                else:
+                    matched.append(run(name, target, "flops", field))
+        return {"keep": keep, "matched": matched, "targets": targets}
+    return cached(named("field_table", model), compute)
+
+
+def field_speed(model: str = "testbed") -> dict:
+    """Prefill speedup of every row of `field_table`, one interleaved run per row group (as
+    `methods_speed`), keyed "keep <budget>" and "matched <budget>" (`field_group`)."""
+    def compute():
+        from .. import timing
+
+        runner, test = experiments.testbed("test", model)
+        table = field_table(model)
+        inputs = runner.inputs(test.samples[:size("speed_batch")], test)
+        out = {}
+        for way in ("keep", "matched"):
+            for field in FIELD_BUDGETS:
+                rows = [r for r in table[way] if r.get("field") == field and "error" not in r]
+                policies = {r["method"]: experiments.policy_for(runner, test, r["method"], r["budget"], r["kind"])
+                            for r in rows}
+                if policies:
+                    out[field_group(way, field)] = timing.prefill_policies(runner.model, inputs, policies,
+                                                                           repeats=size("table_speed_repeats"))
+        return {"groups": out, "batch": size("speed_batch")}
+    return cached(named("field_speed", model), compute)
+
+
+def field_group(way: str, field: float) -> str:
+    """Name of a row group of the field tables: "keep 0.333333", "matched 0.111111"."""
+    return f"{way} {field:g}"
 
 
 def stored_record(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0,

@@ -34,11 +34,14 @@ def family_scores(record: dict) -> dict[str, float]:
     return out
 
 
-def paper_layout(records: list[dict], speed: dict | None = None) -> pd.DataFrame:
+def paper_layout(records: list[dict], speed: dict | None = None, group=None) -> pd.DataFrame:
     """Methods x benchmark-analogue columns, indexed by (budget, method), the unpruned model first.
 
     `records`: summary records (one "full" record, the rest with a budget; records with an "error"
-    are left out: the chapter lists them). `speed`: `runs.methods_speed()`'s "budgets" mapping."""
+    are left out: the chapter lists them). `speed`: `runs.methods_speed()`'s "budgets" mapping, or
+    any mapping of row-group name -> timed rows. `group(record) -> (label, speed key)` names a
+    record's row group (default: its budget); the field tables group by the keep rate they match."""
+    group = group or (lambda r: (f"{r['budget']:g}", str(r["budget"])))
     timed = {}
     for budget, rows in (speed or {}).items():
         for r in rows:
@@ -50,8 +53,9 @@ def paper_layout(records: list[dict], speed: dict | None = None) -> pd.DataFrame
         scores = family_scores(r)
         average = sum(scores.values()) / len(scores)
         reference = average if reference is None else reference
-        t = timed.get((str(r["budget"]), r["method"]))
-        rows.append({"budget": "1" if r["method"] == "full" else f"{r['budget']:g}",
+        label, key = ("1", None) if r["method"] == "full" else group(r)
+        t = timed.get((key, r["method"]))
+        rows.append({"budget": label,
                      "method": UNPRUNED if r["method"] == "full" else r["method"], **scores,
                      "average": average, "% of unpruned": 100 * average / reference,
                      "decoder FLOPs %": 100 * r["flops_ratio"],

@@ -17,6 +17,9 @@ What the hooks modify, exactly:
   and output, to offer CLS attention / CLS similarity / keys to the policy. The captured tensors
   sit in a dict also exposed as `model._vtr_vision_capture` while the session is installed, so a
   `FeatureCache` that skips the tower can hand back what the tower gave for the same images.
+- model attribute `_vtr_selection` (while installed): a function returning which input columns
+  the rows entering the current layer hold, so that a `FeatureCache` can key a pruned prefix; it
+  reads state, changes nothing.
 - language-model pre-hook: at prefill, records padding (from the 2-D mask, or from the 4-D mask /
   dict of them that generate() passes with a static cache), positions and image positions; for
   an encoder step, writes the policy's replacement features into `inputs_embeds`. At a decode step
@@ -84,7 +87,7 @@ import torch
 
 from .. import scores as S
 from .adapters import Adapter, adapter_for
-from .features import CAPTURE_SLOT
+from .features import CAPTURE_SLOT, SELECTION_SLOT
 from .policy import EncoderView, LayerView, Policy, UnsupportedInput, last_position
 
 POSITION_MODES = ("original", "renumber")
@@ -122,6 +125,7 @@ class _Pass:
     previous: tuple | None = None         # (layer module, its input hidden, its (cos, sin)) of the last layer
     decoded: int = 0                      # tokens in the cache after the prefill's (read from the cache)
     vision_counts: list = field(default_factory=list)
+    entered: tuple | None = None          # (layer index, id of the hidden states its hook received)
 
 
 def prompt_marks(ids: torch.Tensor, valid: torch.Tensor, image_ids, follow: int) -> dict:
@@ -269,7 +273,18 @@ class PruningSession:
             add(feat.register_forward_hook(_eager(self._vision_out, never)))
             # a FeatureCache that serves this batch from its memo refills the capture (see features.py)
             setattr(self.model, CAPTURE_SLOT, self._vision_capture)
+        setattr(self.model, SELECTION_SLOT, self._selection)  # for a FeatureCache's pruned-prefix memo
         return self
+
+    def _selection(self):
+        """(positions mode, layer index, id of the hidden states that layer's hook received, the
+        columns of the input its rows now hold, their validity) of the running prefill, or None.
+        What enters a layer is a function of these and of what the previous layer gave, which is
+        how a FeatureCache keys a pruned prefix (`vtr.engine.features`)."""
+        st = self.state
+        if st is None or st.done or st.entered is None:
+            return None
+        return (self.positions, *st.entered, st.origin, st.valid)
 
     def remove(self):
         for h in self._handles:
@@ -277,6 +292,8 @@ class PruningSession:
         self._handles.clear()
         if getattr(self.model, CAPTURE_SLOT, None) is self._vision_capture:
             delattr(self.model, CAPTURE_SLOT)
+        if getattr(self.model, SELECTION_SLOT, None) == self._selection:
+            delattr(self.model, SELECTION_SLOT)
         self.state = None
         self._idle = False
         _reset_if_compiled(self.model)  # also code traced inside the block: it calls the hooks
@@ -449,6 +466,7 @@ class PruningSession:
                 return self._decode_layer(index, module, args, kwargs)
             t0 = time.perf_counter()
             hidden = args[0] if args else kwargs["hidden_states"]
+            st.entered = (index, id(hidden))
             # scores are shared within one layer's hook only: the id() in their keys can be reused by
             # another layer's hidden states once the earlier tensor is freed
             st.scored.clear()

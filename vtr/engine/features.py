@@ -17,8 +17,14 @@ capture with the features and refills it on a hit, so the encoder step sees exac
 gave. An entry stored without a capture is recomputed the first time a capture is needed. With
 `decoder_layers=N` it also patches the instance attribute `forward` of the first N decoder layers
 and adds a pre-hook on the decoder, to reuse those layers' outputs of unpruned runs (see
-`FeatureCache._attach_decoder`). Exiting the block removes every patch. Prefill timings must never
-run inside it (`vtr.timing.prefill_speedup` and `vtr bench` do not).
+`FeatureCache._attach_decoder`). With `prefix_bytes > 0` it also reuses the decoder layers of
+*pruned* prefixes: a search scores many plans that agree on their first layers (every probe of
+G-Search's binary search at layer l shares layers < l), and what enters layer l is a function of the
+batch and of which input columns each earlier layer kept, which the pruning session exposes
+(`model._vtr_selection`). Such an output is kept from the second time its key is seen, so
+one-off plans do not flush the prefixes the next probes share. Exiting the block removes every
+patch. Prefill timings must never run inside it (`vtr.timing.prefill_speedup` and `vtr bench` do
+not).
 """
 from __future__ import annotations
 
@@ -31,6 +37,7 @@ import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
 
 CAPTURE_SLOT = "_vtr_vision_capture"  # set by vtr.engine.core.PruningSession for encoder-side policies
+SELECTION_SLOT = "_vtr_selection"  # set by PruningSession: which input columns the running layer holds
 
 
 def _digest(args, kwargs) -> str:
@@ -66,15 +73,23 @@ class FeatureCache:
     """Memo of `get_image_features` per input batch, bounded by `max_bytes` (least recently used
     entries go first). One cache belongs to one model: attaching it to another raises."""
 
-    def __init__(self, max_bytes: int = 1 << 30, decoder_layers: int = 0):
+    SEEN_LIMIT = 1 << 20  # keys remembered for second-sight admission (then forgotten at once)
+
+    def __init__(self, max_bytes: int = 1 << 30, decoder_layers: int = 0, prefix_bytes: int = 0):
         self.max_bytes = max_bytes
         self.decoder_layers = decoder_layers  # also memoise the first decoder layers (see _attach_decoder)
+        self.prefix_bytes = prefix_bytes  # and every layer of pruned prefixes, in a memo of this size
         self._memo: OrderedDict[str, object] = OrderedDict()
         self._bytes = 0
+        self._prefix: OrderedDict[str, object] = OrderedDict()
+        self._prefix_size = 0
+        self._seen: set[str] = set()
         self._model_id: int | None = None
-        self._chain: tuple | None = None  # (key, index of the last layer, its output) of the running prefill
+        # (key, index of the last layer, its output, whether tokens were removed) of the running prefill
+        self._chain: tuple | None = None
         self.hits = self.misses = 0
         self.layer_hits = self.layer_misses = 0
+        self.prefix_hits = self.prefix_misses = 0
 
     def __len__(self) -> int:
         return len(self._memo)
@@ -112,7 +127,7 @@ class FeatureCache:
             return slim
 
         owner.get_image_features = memo
-        undo = self._attach_decoder(model) if self.decoder_layers > 0 else []
+        undo = self._attach_decoder(model) if self.decoder_layers > 0 or self.prefix_bytes > 0 else []
         try:
             yield self
         finally:
@@ -122,16 +137,20 @@ class FeatureCache:
             self._chain = None
 
     def _attach_decoder(self, model) -> list:
-        """Memoise the outputs of the first `decoder_layers` decoder layers of unpruned prefills.
+        """Memoise decoder-layer outputs: of the first `decoder_layers` layers of unpruned prefills,
+        and (with `prefix_bytes`) of every layer of pruned ones.
 
-        A layer's output depends only on its inputs; while nothing has been removed, those are the
-        same for every policy run on the same batch (same embeddings, mask and positions). Keyed by
-        the digest of the decoder's call (embeddings, mask, positions); layer l is served only if it
-        receives, as the very same tensor object, the output of layer l - 1 of that chain: the engine
-        replaces the hidden states (and then masks and positions) when it removes a token, so from
-        the first removal on every layer runs as usual. Bypassed under autograd and with a KV cache
-        (a memoised layer would not write its cache). Patches the instance attribute `forward` of
-        those layers and adds a pre-hook on the decoder; both are removed on exit."""
+        A layer's output depends only on its inputs. While nothing has been removed, those are the
+        same for every policy run on the same batch (same embeddings, mask and positions): keyed by
+        the digest of the decoder's call (embeddings, mask, positions). Layer l is served only if it
+        receives, as the very same tensor object, the output of layer l - 1 of that chain, or the
+        rows the pruning session gathered from exactly that tensor before layer l: the key then
+        grows by the input columns the rows hold and their validity (with the position mode, this
+        fixes the layer's hidden states, mask and rotary phases). Anything else (hidden states
+        from elsewhere, no session to say what was gathered) ends the chain and every later layer
+        runs as usual. Bypassed under autograd and with a KV cache (a memoised layer would not
+        write its cache). Patches the instance attribute `forward` of those layers and adds a
+        pre-hook on the decoder; both are removed on exit."""
         from .adapters import adapter_for
 
         adapter = adapter_for(model)
@@ -144,7 +163,21 @@ class FeatureCache:
             embeds = kwargs.get("inputs_embeds")
             if embeds is None:
                 return
-            self._chain = (_digest(args, kwargs), -1, embeds)
+            self._chain = (_digest(args, kwargs), -1, embeds, False)
+
+        def extend(chain, index, hidden):
+            """(chain key, pruned) for layer `index` receiving `hidden`, or None to stop."""
+            if hidden is chain[2]:
+                return chain[0], chain[3]
+            selection = getattr(model, SELECTION_SLOT, None)
+            found = selection() if selection is not None else None
+            if found is None or found[1] != index or found[2] != id(chain[2]) or not self.prefix_bytes:
+                return None
+            mode, _, _, origin, valid = found
+            h = hashlib.blake2b(f"{chain[0]}|{index}|{mode}|{tuple(origin.shape)}".encode(), digest_size=20)
+            h.update(origin.detach().contiguous().cpu().numpy().tobytes())
+            h.update(valid.detach().contiguous().cpu().numpy().tobytes())
+            return h.hexdigest(), True
 
         def patch(index, layer):
             if "forward" in vars(layer):
@@ -154,28 +187,66 @@ class FeatureCache:
             def forward(*args, **kwargs):
                 hidden = args[0] if args else kwargs.get("hidden_states")
                 chain = self._chain
-                if chain is None or chain[1] != index - 1 or hidden is not chain[2] or torch.is_grad_enabled():
+                found = None
+                if chain is not None and chain[1] == index - 1 and not torch.is_grad_enabled():
+                    found = extend(chain, index, hidden)
+                if found is None:
                     self._chain = None
                     return original(*args, **kwargs)
-                key = f"{chain[0]}/layer{index}"
-                entry = self._memo.get(key)
-                if entry is not None:
-                    self.layer_hits += 1
-                    self._memo.move_to_end(key)
-                    out = entry[1]
+                base, pruned = found
+                key = f"{base}/layer{index}"
+                if not pruned and index < self.decoder_layers:
+                    out = self._layer(self._memo, key, True, original, args, kwargs)
+                elif self.prefix_bytes:
+                    out = self._layer(self._prefix, key, False, original, args, kwargs)
                 else:
-                    self.layer_misses += 1
                     out = original(*args, **kwargs)
-                    self._store(key, ("layer", out))
-                self._chain = (chain[0], index, out[0] if isinstance(out, tuple) else out)
+                self._chain = (base, index, out[0] if isinstance(out, tuple) else out, pruned)
                 return out
 
             layer.forward = forward
             return lambda: delattr(layer, "forward")
 
-        undo = [patch(i, layer) for i, layer in enumerate(layers[: self.decoder_layers])]
+        n = len(layers) if self.prefix_bytes else self.decoder_layers
+        undo = [patch(i, layer) for i, layer in enumerate(layers[:n])]
         handle = lm.register_forward_pre_hook(lm_pre, with_kwargs=True)
         return undo + [handle.remove]
+
+    def _layer(self, memo, key, admit: bool, original, args, kwargs):
+        """A layer's output from `memo`, or computed and stored (at once if `admit`, else from the
+        key's second sighting)."""
+        unpruned = memo is self._memo
+        entry = memo.get(key)
+        if entry is not None:
+            memo.move_to_end(key)
+            if unpruned:
+                self.layer_hits += 1
+            else:
+                self.prefix_hits += 1
+            return entry[1]
+        out = original(*args, **kwargs)
+        if unpruned:
+            self.layer_misses += 1
+            self._store(key, ("layer", out))
+            return out
+        self.prefix_misses += 1
+        if admit or key in self._seen:
+            self._store_prefix(key, ("layer", out))
+        else:
+            if len(self._seen) >= self.SEEN_LIMIT:
+                self._seen.clear()
+            self._seen.add(key)
+        return out
+
+    def _store_prefix(self, key: str, entry: tuple) -> None:
+        size = _nbytes(entry[1])
+        if size > self.prefix_bytes:
+            return
+        self._prefix[key] = entry
+        self._prefix_size += size
+        while self._prefix_size > self.prefix_bytes:
+            _, old = self._prefix.popitem(last=False)
+            self._prefix_size -= _nbytes(old[1])
 
     def _store(self, key: str, entry: tuple) -> None:
         if key in self._memo:  # an entry without a capture, replaced by one with it

@@ -16,6 +16,9 @@ class TestbedRunner(Runner):
     # the book's process holds val and test of one testbed (the encoder captures and the first three
     # decoder layers of the unpruned runs): about 2.5 GB of the machine's 24
     feature_bytes, feature_layers = 4 << 30, 3
+    # G-Search's probes at layer l share layers < l: up to 3 GB of those layers' outputs (a 16-layer
+    # search on 2400 questions holds about 2)
+    prefix_bytes = 3 << 30
 
     def __init__(self, model, name: str = "testbed"):
         self.model, self.tok = model, WordTokenizer()
