@@ -288,14 +288,16 @@ def wide_table_problems(page, where: str) -> list[str]:
     return [f"{where}: {p}" for p in page.evaluate(_WIDE_TABLES_JS)]
 
 
-# Reprs of objects a cell returned by accident (a figure, axes, a path, anything "at 0x..."):
-# the output a reader sees should be a result, not Python's name for an object.
+# Reprs of objects a cell returned by accident (a figure, axes, a path, anything "at 0x...") and
+# progress bars (tqdm's "100%|####|", e.g. transformers loading weights): the output a reader sees
+# should be a result, not Python's name for an object or a bar that filled while the page executed.
 STRAY_REPRS = (
     r"<[A-Za-z_][\w.]* object at 0x[0-9a-fA-F]+>",
     r"<[\w.]+ at 0x[0-9a-fA-F]+>",
     r"<Figure size [^>]*>",
     r"<Axes: [^>]*>",
     r"\b(Posix|Windows)Path\('",
+    r"\d+%\|[^|\n]*\|",
 )
 
 _OUTPUT_TEXT_JS = """
@@ -309,6 +311,6 @@ def stray_repr_problems(page, where: str) -> list[str]:
         for pattern in STRAY_REPRS:
             m = re.search(pattern, text)
             if m:
-                problems.append(f"{where}: output {i + 1} shows an object repr: {m.group(0)!r}")
+                problems.append(f"{where}: output {i + 1} shows stray output: {m.group(0)!r}")
                 break
     return problems

@@ -258,3 +258,15 @@ def test_repr_check_reports_a_figure_repr(page, site_copy):
         open_page(page, urljoin(url, CODE_PAGE))
         problems = stray_repr_problems(page, CODE_PAGE)
     assert any("Figure size" in p for p in problems), problems
+
+
+def test_repr_check_reports_a_progress_bar(page, site_copy):
+    html = (site_copy / CODE_PAGE).read_text()
+    planted = ('<div class="cell_output docutils container"><div class="output stderr highlight-myst-ansi '
+               'notranslate"><div class="highlight"><pre><span></span>Loading weights: 100%|██████████| 222/222'
+               '</pre></div></div></div>')
+    (site_copy / CODE_PAGE).write_text(html.replace("</article>", planted + "</article>", 1))
+    with serve(site_copy) as url:
+        open_page(page, urljoin(url, CODE_PAGE))
+        problems = stray_repr_problems(page, CODE_PAGE)
+    assert any("100%|" in p for p in problems), problems

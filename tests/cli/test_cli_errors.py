@@ -54,6 +54,8 @@ ROWS = [
     ("search gsearch --limit 8 --out {tmp}/corrupt.trace.jsonl", "not valid JSON"),
     ("search psigmoid --budget 0.3 --limit 8 --init {tmp}/missing.json", "missing.json"),
     ("search psigmoid --budget 0.05 --limit 8", "budget"),
+    # a saved search is replaced only by a run of its own trace
+    ("search psigmoid --budget 0.3 --limit 8 --out {tmp}/fresh.trace.jsonl", "holds the search traced in"),
 ]
 
 
@@ -73,6 +75,14 @@ def sandbox(tmp_path):
     (tmp_path / "other.trace.jsonl").write_text(json.dumps(header) + "\n")
     (tmp_path / "corrupt.trace.jsonl").write_text("not json\n" + json.dumps(header) + "\n")
     (tmp_path / "results").mkdir()
+    # the result of a P-Sigmoid search traced elsewhere, under the name a `--limit 8` search saves as
+    from types import SimpleNamespace
+
+    from vtr.chapters import experiments
+
+    name = experiments.search_name("psigmoid", "last", experiments.SEARCH_SOURCE, 0.3) + \
+        experiments._variant(SimpleNamespace(limit=8), "val")
+    (tmp_path / "results" / f"{name}.json").write_text(json.dumps({"plan": [144], "trace_file": "elsewhere.jsonl"}))
     return tmp_path
 
 

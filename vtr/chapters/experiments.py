@@ -144,6 +144,29 @@ def _variant(split, split_name: str, sequential: bool = True) -> str:
             + ("" if sequential else "_fixed"))
 
 
+def _claim_summary(name: str, trace: Path, default: Path) -> str:
+    """The trace file a search saved as `name` records, after checking that saving would not replace
+    another search's result: a saved search is replaced only by a run of the same trace (a resumed
+    or repeated run), so a search with other settings traced elsewhere (`--out`) never silently takes
+    the place of the plan the book and `vtr eval` read. Checked before any work."""
+    from ..errors import InputError
+
+    def shown(path: Path) -> str:  # relative to the results folder when inside it (the folder may move)
+        path = path.resolve()
+        root = results_dir().resolve()
+        return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+    mine = shown(trace)
+    saved = results.load_json(name)
+    if saved is not None:
+        theirs = saved.get("trace_file", shown(default))  # saved before trace files were recorded: the default
+        if theirs != mine:
+            file, where = results_dir() / f"{name}.json", results_dir() / theirs  # absolute stays absolute
+            raise InputError(f"{file} holds the search traced in {where}, not in {trace}: resume that search "
+                             f"(--out {where}) or remove {file} to save this one in its place")
+    return mine
+
+
 def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", start_layer: int = 1,
                 progress: bool = True, source: str = SEARCH_SOURCE, split_name: str = "val",
                 trace: Path | None = None, extra=None) -> dict:
@@ -159,7 +182,9 @@ def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", st
     whole_val = split_name == "val" and getattr(split, "limit", None) == size("val")
     name = search_name("gsearch", query, source, model=runner.name) + _variant(split, split_name,
                                                                                extra is not None or not whole_val)
-    trace = Trace(trace or run_dir() / f"{name}_tol{tolerance}.trace.jsonl")
+    default = run_dir() / f"{name}_tol{tolerance}.trace.jsonl"
+    trace_file = _claim_summary(name, Path(trace or default), default)
+    trace = Trace(trace or default)
     scorer = (val_scorer(runner, split, query, source=source) if extra is None else
               sequential_scorer(runner, split, extra, tolerance, query, source=source))
     res = gsearch(scorer, info.n_layers, info.n_vision, tolerance,
@@ -169,6 +194,7 @@ def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", st
            "evaluations": res.evaluations, "tolerance": tolerance, "query": query, "source": source,
            "model": runner.name, "split": split_name, "limit": getattr(split, "limit", None),
            "sequential": None if extra is None else {k: scorer.fingerprint[k] for k in ("looks", "alpha")},
+           "trace_file": trace_file,
            "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds", "questions", "settled") if k in r}
                      for r in res.records]}
     out["saved"] = str(results.save_json(name, out))
@@ -185,7 +211,9 @@ def run_psigmoid(runner, split, budget: float, kind: str = "keep", init_plan: Pl
     info = info_for(runner, split)
     n_iter = n_iter or size("bo_iterations")
     name = search_name("psigmoid", query, source, budget, kind, model=runner.name) + _variant(split, split_name)
-    trace = Trace(trace or run_dir() / f"{name}_s{seed}.trace.jsonl")
+    default = run_dir() / f"{name}_s{seed}.trace.jsonl"
+    trace_file = _claim_summary(name, Path(trace or default), default)
+    trace = Trace(trace or default)
     res = psigmoid_search(val_scorer(runner, split, query, source=source), info.n_layers, info.n_vision, budget,
                           kind=kind,
                           init=init_plan, n_iter=n_iter, seed=seed, trace=trace,
@@ -194,7 +222,7 @@ def run_psigmoid(runner, split, budget: float, kind: str = "keep", init_plan: Pl
            "flops_ratio": res.flops_ratio, "keep_rate": res.plan.mean_keep_rate, "val_score": res.score,
            "evaluations": res.evaluations, "budget": budget, "kind": kind, "budget_achieved": res.budget_achieved,
            "query": query, "source": source, "model": runner.name, "split": split_name,
-           "limit": getattr(split, "limit", None),
+           "limit": getattr(split, "limit", None), "trace_file": trace_file,
            "history": [{k: v for k, v in h.items() if k in ("score", "plan", "params")} if isinstance(h, dict) else h
                        for h in res.history]}
     out["saved"] = str(results.save_json(name, out))

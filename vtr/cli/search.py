@@ -19,7 +19,9 @@ def _common(p):
                    help="score from the previous layer's attention (the main paper, FastV) or the current "
                         "layer's q/k (PyramidDrop)")
     p.add_argument("--out", help="trace file (JSONL; default: beside the results' run files); rerunning with "
-                                 "the same trace resumes without repeating evaluations")
+                                 "the same trace resumes without repeating evaluations. The plan is saved in "
+                                 "the results folder, which refuses it while a search traced elsewhere is "
+                                 "saved under the same name")
     p.add_argument("--limit", type=positive_int, help="search on the first N samples")
     p.add_argument("--json", action="store_true")
 
