@@ -115,6 +115,8 @@ def test_debug_shows_the_traceback(sandbox):
 
 def test_the_cli_offers_every_registered_method():
     from vtr import methods
+    from vtr.catalogue import REGISTERED
     from vtr.cli import args as cli_args
 
-    assert sorted(cli_args.REGISTERED) == methods.names()
+    assert sorted(REGISTERED) == methods.names()
+    assert set(REGISTERED) <= set(cli_args.METHODS)

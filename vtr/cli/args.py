@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from ..catalogue import NAMES
 from ..paths import TESTBEDS
 
-# The methods `vtr eval` offers: the unpruned model, the two searched plans, and every registered
-# method. Listed here so that `--help` names them without importing torch; a test checks the list
-# against `vtr.methods.names()`.
-SEARCHED = ("gsearch", "psigmoid")
-REGISTERED = ("cls_knee", "dyvte", "fastv", "fastv_dyvte", "pdrop", "prumerge", "prumerge_plus", "random",
-              "sparsevlm", "tome", "uniform", "visionzip", "vtw")
-METHODS = ("full", *SEARCHED, *REGISTERED)
+# The methods `vtr eval` offers (`--help`, `--list-methods`): the one list in `vtr.catalogue`, read
+# without importing torch.
+METHODS = NAMES
 
 
 def benchmark_names() -> list[str]:

@@ -15,13 +15,12 @@ from .args import METHODS, MODEL_HELP, benchmark_names, fraction, key_value, pos
 def _eval(args) -> int:
     from ..evaluation import distributed
     from ..chapters import experiments
-    from .. import methods
     from ..errors import InputError
     from ..models import load, load_split
     from ..paths import TESTBEDS
 
     if args.list_methods:
-        print("\n".join(["full", "gsearch", "psigmoid"] + methods.names()))
+        print("\n".join(METHODS))
         return 0
     if not args.method:
         raise InputError("--method is required (see --list-methods)")

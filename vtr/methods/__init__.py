@@ -5,6 +5,7 @@ Import this package to fill the registry; `get(name)` returns a factory, `names(
 from __future__ import annotations
 
 from ..errors import InputError
+from ..catalogue import METHODS, REGISTERED
 from .base import BUDGET_KINDS, REGISTRY, ModelInfo, model_info
 
 # Each module registers its factories (`base.register`) when imported: decoder-side, then
@@ -14,26 +15,9 @@ from . import cls_knee, prumerge, tome, visionzip  # noqa: E402,F401  (encoder s
 from . import compose, dyvte  # noqa: E402,F401
 
 
-# What each method ranks vision tokens by, and where that score is computed (the book's tables
-# print it; `tests/methods/test_common.py` checks it against each policy's `source`). "previous":
-# the attention computed inside layer l-1 (its q/k on its own input) ranks the tokens entering
-# layer l, as FastV reads layer K-1's attention map; "current": layer l's own q/k on its input
-# (PyramidDrop's light-weight attention).
-SCORED_FROM = {
-    "fastv": "previous layer: last token's attention in layer K-1",
-    "pdrop": "current layer: last token's attention from layer l's q/k, at each stage boundary",
-    "sparsevlm": "current layer: text raters' attention from layer l's q/k",
-    "random": "no score: a seeded random subset (FastV's schedule)",
-    "uniform": "no score: evenly spaced tokens (FastV's schedule)",
-    "vtw": "no score: every vision token leaves at layer K",
-    "visionzip": "vision encoder: CLS attention in the feature layer (dominant), then merging",
-    "prumerge": "vision encoder: CLS attention outliers (IQR), then merging",
-    "prumerge_plus": "vision encoder: CLS attention outliers plus spatially sampled tokens, then merging",
-    "tome": "vision encoder: key similarity (bipartite merging)",
-    "cls_knee": "vision encoder: CLS-patch similarity, cut at the knee; then text-image attention in the decoder",
-    "dyvte": "a router on the last token's hidden state decides at each layer when all vision tokens leave",
-    "fastv_dyvte": "FastV's previous-layer score, then DyVTE's exit",
-}
+# What each registered method ranks vision tokens by, and where that score is computed (the book's
+# tables print it; `tests/methods/test_common.py` checks it against each policy's `source`).
+SCORED_FROM = {m.name: m.scored_from for m in METHODS if m.name in REGISTERED}
 
 
 def names() -> list[str]:

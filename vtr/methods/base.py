@@ -66,6 +66,11 @@ REGISTRY: dict[str, Factory] = {}
 
 def register(name: str):
     """Decorator: `@register("fastv") def make(info, budget=None, kind="keep", **hp) -> Policy`."""
+    from ..catalogue import REGISTERED
+
+    if name not in REGISTERED:  # one list of methods: the CLI, the book and the registry read it
+        raise ValueError(f"method {name!r} is not in vtr.catalogue.METHODS; add it there first")
+
     def deco(fn):
         REGISTRY[name] = fn
         return fn
