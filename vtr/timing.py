@@ -13,9 +13,15 @@ reports medians as ratios, with the range of the paired per-round ratios:
 `generate(model, inputs, plans, new_tokens)` measures end-to-end generation the same way: time to
 first token, decode tokens per second and total time per output length, peak memory of prefill
 and decoding, KV-cache bytes, each pruned vs unpruned with the FLOPs- and bytes-predicted ratios.
+
+On a GPU, kernels run asynchronously: a clock read right after a call measures the launches, not
+the work. Every timed region here starts and ends with `synchronize(device)` (a no-op on CPU),
+warm-up rounds come first, peak memory is the allocator's (`vtr.memory.PeakMemory`) per phase, and
+`device_info` names the device a JSON result was measured on.
 """
 from __future__ import annotations
 
+import platform
 import statistics
 import time
 
@@ -24,6 +30,33 @@ import torch
 from .engine import PlanPolicy, Policy, prune
 from .flops import prefill_flops
 from .plan import Plan
+
+
+def synchronize(device) -> None:
+    """Wait for the device's queued work (CUDA); nothing to wait for on CPU."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def clock(device) -> float:
+    """`time.perf_counter()` once the device's queued work has finished: the only clock read that
+    times work on an asynchronous device."""
+    synchronize(device)
+    return time.perf_counter()
+
+
+def model_device(model) -> torch.device:
+    return next(model.parameters()).device
+
+
+def device_info(device) -> dict:
+    """The device a measurement ran on, for a JSON result: its name (the GPU's, or the CPU's)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return {"device": str(device), "device_name": torch.cuda.get_device_name(device)}
+    return {"device": "cpu", "device_name": platform.processor() or platform.machine(),
+            "threads": torch.get_num_threads()}
 
 
 def _kv_bytes(cache) -> int:
@@ -37,19 +70,30 @@ def _kv_bytes(cache) -> int:
 
 @torch.inference_mode()
 def _run(model, inputs, policy, use_cache=False):
+    device = model_device(model)
     with prune(model, policy) as session:
-        t0 = time.perf_counter()
+        t0 = clock(device)
         out = model(**inputs, use_cache=use_cache, logits_to_keep=1)
-        dt = time.perf_counter() - t0
+        dt = clock(device) - t0
     return dt, session, out
 
 
+@torch.inference_mode()
+def prefill_peak_bytes(model, inputs: dict, policy) -> int:
+    """Peak memory of one untimed prefill under `policy` (`vtr.memory.PeakMemory`)."""
+    from .memory import PeakMemory
+
+    with prune(model, policy), PeakMemory(model_device(model)) as m:
+        model(**inputs, use_cache=True, logits_to_keep=1)
+    return m.peak_bytes
+
+
 def prefill(model, inputs: dict, plans: dict[str, Plan], repeats: int = 7, warmup: int = 2,
-            query: str = "last", source: str = "previous") -> list[dict]:
+            query: str = "last", source: str = "previous", memory: bool = False) -> list[dict]:
     """`prefill_policies` for plans (each a `PlanPolicy` with `query` and `source`), with each
     plan's keep rate after its last cut (`keep`)."""
     policies = {name: PlanPolicy(plan, query=query, source=source) for name, plan in plans.items()}
-    rows = prefill_policies(model, inputs, policies, repeats, warmup)
+    rows = prefill_policies(model, inputs, policies, repeats, warmup, memory=memory)
     for row in rows:
         plan = plans[row["name"]]
         row["keep"] = plan.keep[-1] / plan.n_vision
@@ -57,11 +101,13 @@ def prefill(model, inputs: dict, plans: dict[str, Plan], repeats: int = 7, warmu
 
 
 def prefill_policies(model, inputs: dict, policies: dict[str, Policy], repeats: int = 7,
-                     warmup: int = 2) -> list[dict]:
+                     warmup: int = 2, memory: bool = False) -> list[dict]:
     """Unpruned vs each policy's prefill in interleaved rounds (every round times the unpruned
     model, then every policy, so the machine's drift touches all alike). Per policy: the median
     speedup with its range over rounds (`speedup_range`: min, max of the paired per-round ratios),
-    the FLOPs ratio, efficiency, overhead and KV-bytes ratio (see the module docstring)."""
+    the FLOPs ratio, efficiency, overhead and KV-bytes ratio (see the module docstring). With
+    `memory`, also the peak memory of one untimed prefill (`prefill_peak_bytes`, and its ratio to
+    the unpruned one's)."""
     for _ in range(warmup):
         _run(model, inputs, Policy())
         for p in policies.values():
@@ -78,6 +124,7 @@ def prefill_policies(model, inputs: dict, policies: dict[str, Policy], repeats: 
     full_kv = _kv_bytes(out_full.past_key_values)
     n_img = inputs["input_ids"].shape[0]
     full_flops = prefill_flops(model, s_full.last_stats["token_counts"].tolist(), n_img)
+    full_peak = prefill_peak_bytes(model, inputs, Policy()) if memory else None
     rows = []
     for name, p in policies.items():
         _, s, out = _run(model, inputs, p, use_cache=True)
@@ -85,12 +132,17 @@ def prefill_policies(model, inputs: dict, policies: dict[str, Policy], repeats: 
         t = statistics.median(times[name])
         f = flops / full_flops
         paired = [b / m for b, m in zip(base_t, times[name])]
-        rows.append({"name": name, "flops_ratio": round(f, 4), "speedup": round(base / t, 4),
-                     "speedup_range": [round(min(paired), 4), round(max(paired), 4)],
-                     "efficiency": round(base / t * f, 4),
-                     "overhead": round(statistics.median(sel[name]) / base, 4),
-                     "kv_bytes_ratio": round(_kv_bytes(out.past_key_values) / full_kv, 4),
-                     "prefill_ms_unpruned": round(base * 1e3, 2), "prefill_ms": round(t * 1e3, 2)})
+        row = {"name": name, "flops_ratio": round(f, 4), "speedup": round(base / t, 4),
+               "speedup_range": [round(min(paired), 4), round(max(paired), 4)],
+               "efficiency": round(base / t * f, 4),
+               "overhead": round(statistics.median(sel[name]) / base, 4),
+               "kv_bytes_ratio": round(_kv_bytes(out.past_key_values) / full_kv, 4),
+               "prefill_ms_unpruned": round(base * 1e3, 2), "prefill_ms": round(t * 1e3, 2)}
+        if memory:
+            peak = prefill_peak_bytes(model, inputs, p)
+            row.update(prefill_peak_bytes=peak, prefill_peak_bytes_unpruned=full_peak,
+                       prefill_peak_ratio=round(peak / max(1, full_peak), 4))
+        rows.append(row)
     return rows
 
 
@@ -99,13 +151,14 @@ def prefill_speedup(model, inputs: dict, policy: Policy, repeats: int = 3) -> fl
     """Unpruned / pruned prefill time on one batch: medians of `repeats` interleaved rounds after a
     warm-up round (a table column; `prefill` and `vtr bench` measure with more rounds)."""
     base, pruned = [], []
+    device = model_device(model)
     for i in range(repeats + 1):
         for p, sink in ((Policy(), base), (policy, pruned)):
             with prune(model, p):
-                t0 = time.perf_counter()
+                t0 = clock(device)
                 model(**inputs, use_cache=False, logits_to_keep=1)
                 if i:  # first round is warm-up
-                    sink.append(time.perf_counter() - t0)
+                    sink.append(clock(device) - t0)
     return statistics.median(base) / statistics.median(pruned)
 
 
@@ -117,21 +170,23 @@ def keep_plans(n_layers: int, n_vision: int, keeps: list[float], layer: int = 1)
 @torch.inference_mode()
 def decode(model, inputs: dict, plan: Plan, new_tokens: int = 16, repeats: int = 3, **gen) -> dict:
     """Time to first token (prefill) and per-token decode time, pruned vs unpruned, plus KV bytes."""
+    device = model_device(model)
+
     def once(policy):
         with prune(model, policy):
-            t0 = time.perf_counter()
+            t0 = clock(device)
             out = model(**inputs, use_cache=True)
-            ttft = time.perf_counter() - t0
+            ttft = clock(device) - t0
             cache = out.past_key_values
             kv = _kv_bytes(cache)
             nxt = out.logits[:, -1:].argmax(-1)
             mask = inputs["attention_mask"]
-            t1 = time.perf_counter()
+            t1 = clock(device)
             for _ in range(new_tokens):
                 mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
                 out = model(input_ids=nxt, attention_mask=mask, past_key_values=cache, use_cache=True)
                 nxt = out.logits[:, -1:].argmax(-1)
-            per_tok = (time.perf_counter() - t1) / new_tokens
+            per_tok = (clock(device) - t1) / new_tokens
         return ttft, per_tok, kv
 
     base, pruned = [], []
@@ -156,23 +211,24 @@ def _generate_once(model, inputs: dict, policy, new_tokens: int, measure=None) -
     def phase():
         return measure() if measure is not None else contextlib.nullcontext()
 
+    device = model_device(model)
     with prune(model, policy):
         with phase() as m_pre:
-            t0 = time.perf_counter()
+            t0 = clock(device)
             out = model(**inputs, use_cache=True, logits_to_keep=1)
             nxt = out.logits[:, -1:].argmax(-1)
-            ttft = time.perf_counter() - t0
+            ttft = clock(device) - t0
         cache = out.past_key_values
         kv = _kv_bytes(cache)
         mask = inputs["attention_mask"]
         with phase() as m_dec:
-            t1 = time.perf_counter()
+            t1 = clock(device)
             for _ in range(new_tokens):
                 mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
                 out = model(input_ids=nxt, attention_mask=mask, past_key_values=cache, use_cache=True,
                             logits_to_keep=1)
                 nxt = out.logits[:, -1:].argmax(-1)
-            decode = time.perf_counter() - t1
+            decode = clock(device) - t1
     if measure is not None:
         return {"prefill_peak_bytes": m_pre.peak_bytes, "decode_peak_bytes": m_dec.peak_bytes, "kv_bytes": kv}
     return {"ttft": ttft, "decode": decode, "total": ttft + decode, "kv_bytes": kv}
@@ -186,9 +242,23 @@ def _spread(values: list[float]) -> dict:
 @torch.inference_mode()
 def generate(model, inputs: dict, plans: dict[str, Plan], new_tokens: list[int], repeats: int = 5,
              warmup: int = 1, query: str = "last", source: str = "previous") -> list[dict]:
-    """End-to-end generation, pruned vs unpruned, per plan and output length, in one process.
+    """`generate_policies` for plans (each a `PlanPolicy` with `query` and `source`), with each
+    plan's keep rate after its last cut (`keep`)."""
+    policies = {name: PlanPolicy(plan, query=query, source=source) for name, plan in plans.items()}
+    rows = generate_policies(model, inputs, policies, new_tokens, repeats, warmup)
+    for row in rows:
+        if row["name"] in plans:
+            plan = plans[row["name"]]
+            row["keep"] = plan.keep[-1] / plan.n_vision
+    return rows
 
-    For each output length, rounds interleave the unpruned run and every plan's run (so the
+
+@torch.inference_mode()
+def generate_policies(model, inputs: dict, policies: dict[str, Policy], new_tokens: list[int],
+                      repeats: int = 5, warmup: int = 1) -> list[dict]:
+    """End-to-end generation, pruned vs unpruned, per policy and output length, in one process.
+
+    For each output length, rounds interleave the unpruned run and every policy's run (so the
     machine's drift affects all alike); each round gives paired ratios (unpruned / pruned time) of
     time to first token, decode time and total time; reported as median and range over rounds,
     beside the absolute medians. Predicted ratios beside them: `prefill_flops_ratio` (whole
@@ -196,12 +266,11 @@ def generate(model, inputs: dict, plans: dict[str, Plan], new_tokens: list[int],
     the decoder's weights and its KV cache once per token, `decode_bytes_ratio` = (decoder weight
     bytes + pruned KV bytes) / (decoder weight bytes + unpruned KV bytes) at the end of prefill.
     Peak memory of prefill and of decoding (`vtr.memory.PeakMemory`) comes from one extra,
-    untimed run per plan at the longest length."""
+    untimed run per policy at the longest length."""
     from .memory import PeakMemory
 
-    policies = {"unpruned": Policy(), **{name: PlanPolicy(plan, query=query, source=source)
-                                         for name, plan in plans.items()}}
-    device = next(model.parameters()).device
+    policies = {"unpruned": Policy(), **policies}
+    device = model_device(model)
     lm = model.get_decoder() if hasattr(model, "get_decoder") else model
     weights = _param_bytes(lm) + _param_bytes(model.get_output_embeddings())
     n_img = inputs["input_ids"].shape[0]
@@ -230,7 +299,6 @@ def generate(model, inputs: dict, plans: dict[str, Plan], new_tokens: list[int],
                    "kv_bytes": mine[0]["kv_bytes"], "prefill_peak_bytes": memory[name]["prefill_peak_bytes"],
                    "decode_peak_bytes": memory[name]["decode_peak_bytes"]}
             if name != "unpruned":
-                row["keep"] = plans[name].keep[-1] / plans[name].n_vision
                 for key in ("ttft", "decode", "total"):
                     row[f"{key}_speedup"] = _spread([b[key] / m[key] for b, m in zip(base, mine)])
                 kv_base = base[0]["kv_bytes"]
