@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from vtr.testbed import train as T
+from vtr.testbed import expand as T
 from vtr.testbed.model import TestbedSpec, build_model
 
 SPEC = dict(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_heads=2, text_intermediate=64)

@@ -82,7 +82,7 @@ def test_hand_checked_caption():
 
 def test_caption_targets_are_the_caption_then_eos():
     from vtr.testbed.model import WordTokenizer
-    from vtr.testbed.train import caption_batch
+    from vtr.testbed.batches import caption_batch
 
     tok = WordTokenizer()
     one = Scene(objects=HAND.objects[:1], word="star", word_box=(30, 40, 52, 53))

@@ -23,7 +23,7 @@ def _train(args) -> int:
 def recipe_from_args(args):
     """The Recipe of a parsed `vtr testbed train` command line; options left out keep the Recipe's
     defaults (the shipped recipe)."""
-    from ..testbed.train import Recipe
+    from ..testbed.recipe import Recipe
 
     given = {k: v for k, v in (("vision_norm", args.vision_norm), ("family_phases", args.family_phases))
              if v is not None}
@@ -43,7 +43,7 @@ def recipe_overrides(pairs: list[str], cls=None, option: str = "--set") -> dict:
     from dataclasses import fields
 
     from ..errors import InputError
-    from ..testbed.train import Recipe
+    from ..testbed.recipe import Recipe
 
     known = {f.name: type(f.default) for f in fields(cls or Recipe)}
     out = {}
@@ -93,7 +93,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="stage 1 opens with these phases, e.g. attribute:200,position:150 (families joined "
                         "by '+', then steps), then asks every family; '' = none; default: the shipped recipe's")
     t.add_argument("--set", action="append", metavar="FIELD=VALUE",
-                   help="any other field of vtr.testbed.train.Recipe, e.g. --set curriculum=0 (repeatable)")
+                   help="any other field of vtr.testbed.recipe.Recipe, e.g. --set curriculum=0 (repeatable)")
     t.add_argument("--spec", action="append", metavar="FIELD=VALUE",
                    help="a size of vtr.testbed.model.TestbedSpec, e.g. --spec text_layers=16 (repeatable)")
     t.add_argument("--vision-from", metavar="MODEL",

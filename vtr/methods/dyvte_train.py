@@ -80,7 +80,7 @@ def fingerprint(runner, split, seed: int) -> dict:
 
 def train(runner, split, seed: int = 0, out=None, progress=True) -> dict:
     """Train one router per layer on `split` (questions outside val and test: the book uses the
-    testbed's training generator, `vtr.testbed.train.heldout_split`)."""
+    testbed's training generator, `vtr.testbed.batches.heldout_split`)."""
     n_questions = len(split)
     t0 = time.time()
     feats, labels = collect(runner, split, progress=progress)
