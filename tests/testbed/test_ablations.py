@@ -19,3 +19,10 @@ def test_the_table_takes_the_last_held_out_evaluation_of_each_log():
     assert rows["captions-every4"]["held-out accuracy"] == shipped["heldout"]["overall"]
     assert rows["captions-every4"]["held-out step"] == shipped["step"]
     assert rows["question-first-normcap"]["held-out accuracy"] is None
+
+
+def test_every_variant_keeps_its_notes_and_no_code():
+    """data/ is what the package reads: the probes' scripts live in history, named by each note."""
+    root = data_dir() / "testbed" / "ablations"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*.py")) == []
+    assert all((p / "NOTES.md").is_file() for p in root.iterdir() if p.is_dir())
