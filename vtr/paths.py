@@ -32,13 +32,15 @@ def benchmark_dir(name: str = "testbed") -> Path:
 
 
 def results_dir() -> Path:
-    """Saved results the book is built from: results/<full|smoke>/<inputs stamp>.
+    """Saved results the book is built from: results/<profile>/<full|smoke>/<inputs stamp>.
 
+    Each profile (`VTR_PROFILE`: testbed, paper, tiny) has its own folder and never reads another's.
     The stamp hashes the code and the shipped weights, so results computed by other code are never
     reused (resuming an interrupted run reuses only results of the same code)."""
     if "VTR_RESULTS" in os.environ:
         return Path(os.environ["VTR_RESULTS"])
-    return REPO / "results" / ("smoke" if smoke() else "full") / inputs_stamp()
+    profile = os.environ.get("VTR_PROFILE") or "testbed"
+    return REPO / "results" / profile / ("smoke" if smoke() else "full") / inputs_stamp()
 
 
 # Code that computes no saved result of the book (the CLI, adapters, figure files, the verdict rules

@@ -2,7 +2,7 @@
 import pytest
 
 from vtr.chapters import paper_scale as P
-from vtr.chapters.sizes import SIZES
+from vtr.experiments.sizes import SIZES
 from vtr.plan import Plan
 
 MODEL, GPU, WORK = P.Model(), P.GPU(), P.Workload()

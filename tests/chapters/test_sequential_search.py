@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from vtr.chapters import experiments
+from vtr.experiments import searches
 from vtr.models import load, load_split
 
 
@@ -18,13 +18,13 @@ def test_decisions_use_the_looks_they_need_and_resume(runner, tmp_path, monkeypa
     monkeypatch.setenv("VTR_RESULTS", str(tmp_path))
     val, extra = load_split("testbed", "val", 24), load_split("testbed", "val-extra", 24)
     trace = tmp_path / "g.trace.jsonl"
-    out = experiments.run_gsearch(runner, val, 0.005, start_layer=6, progress=False, extra=extra, trace=trace)
+    out = searches.run_gsearch(runner, val, 0.005, start_layer=6, progress=False, extra=extra, trace=trace)
     used = [r["questions"] for r in out["trace"]]
     assert set(used) <= {24, 36, 48} and 48 in used  # the unpruned reference answers all 48
     assert out["sequential"]["looks"] == [24, 36, 48]
     records = [json.loads(line) for line in trace.read_text().splitlines()[1:]]
     assert all("questions" in r for r in records)
-    again = experiments.run_gsearch(runner, val, 0.005, start_layer=6, progress=False, extra=extra, trace=trace)
+    again = searches.run_gsearch(runner, val, 0.005, start_layer=6, progress=False, extra=extra, trace=trace)
     assert again["new_evaluations"] == 0 and again["plan"] == out["plan"]
 
 
@@ -33,7 +33,7 @@ def test_a_plan_with_no_vision_tokens_is_rejected_at_the_first_look(runner, tmp_
 
     monkeypatch.setenv("VTR_RESULTS", str(tmp_path))
     val, extra = load_split("testbed", "val", 24), load_split("testbed", "val-extra", 24)
-    score = experiments.sequential_scorer(runner, val, extra, 0.005)
+    score = searches.sequential_scorer(runner, val, extra, 0.005)
     full = score(Plan.full(8, runner.n_vision))
     blind = score(Plan.drop_at(8, runner.n_vision, 1, 0))
     assert score.last_meta == {"questions": 24, "settled": True} and blind < full - 0.005
@@ -41,5 +41,5 @@ def test_a_plan_with_no_vision_tokens_is_rejected_at_the_first_look(runner, tmp_
 
 def test_the_whole_val_split_decided_alone_is_saved_apart(runner):
     whole = load_split("testbed", "val")
-    assert experiments._variant(whole, "val", sequential=False) == "_fixed"
-    assert experiments._variant(whole, "val", sequential=True) == ""
+    assert searches._variant(whole, "val", sequential=False) == "_fixed"
+    assert searches._variant(whole, "val", sequential=True) == ""

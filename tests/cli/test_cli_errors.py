@@ -78,10 +78,10 @@ def sandbox(tmp_path):
     # the result of a P-Sigmoid search traced elsewhere, under the name a `--limit 8` search saves as
     from types import SimpleNamespace
 
-    from vtr.chapters import experiments
+    from vtr.experiments import searches
 
-    name = experiments.search_name("psigmoid", "last", experiments.SEARCH_SOURCE, 0.3) + \
-        experiments._variant(SimpleNamespace(limit=8), "val")
+    name = searches.search_name("psigmoid", "last", searches.SEARCH_SOURCE, 0.3) + \
+        searches._variant(SimpleNamespace(limit=8), "val")
     (tmp_path / "results" / f"{name}.json").write_text(json.dumps({"plan": [144], "trace_file": "elsewhere.jsonl"}))
     return tmp_path
 

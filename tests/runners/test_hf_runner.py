@@ -156,39 +156,3 @@ def test_unsupported_architecture(checkpoint, tmp_path):
     (other / "config.json").write_text(json.dumps(cfg))
     with pytest.raises(UnsupportedArchitecture, match="llava-hf"):
         load_runner(other)
-
-
-def test_paper_profile(checkpoint, pope, tmp_path, monkeypatch):
-    """VTR_PROFILE=paper + VTR_PROFILE_FILE: a YAML naming the tiny checkpoint and the POPE fixture."""
-    from vtr.chapters import profiles as profile
-    from vtr.runners.hf import load_runner
-
-    assert profile.current().name == "testbed"  # default: nothing to configure
-    path = tmp_path / "paper.yaml"
-    path.write_text(f"models:\n  tiny:\n    path: {checkpoint}\n    dtype: float32\n    device: cpu\n"
-                    f"benchmarks:\n  pope: {pope.name}\n")  # relative to the YAML's folder
-    (tmp_path / pope.name).symlink_to(pope)
-    monkeypatch.setenv("VTR_PROFILE", "paper")
-    monkeypatch.delenv("VTR_PROFILE_FILE", raising=False)
-    with pytest.raises(profile.ProfileError, match="VTR_PROFILE_FILE"):
-        profile.current()
-    monkeypatch.setenv("VTR_PROFILE_FILE", str(path))
-    prof = profile.current()
-    assert prof.models["tiny"].path == checkpoint and prof.models["tiny"].dtype == "float32"
-    assert prof.benchmarks["pope"] == tmp_path / pope.name
-    entry = prof.models["tiny"]
-    assert load_runner(entry.path, entry.dtype, entry.device, benchmark="pope").n_vision == 16
-    cmd = prof.command("tiny", "pope", "fastv", 0.5, nproc=2)
-    assert cmd.startswith("torchrun --standalone --nproc_per_node=2 -m vtr.cli eval --model ")
-    assert f"--data {tmp_path / pope.name}" in cmd and "--budget 0.5" in cmd
-    # a missing path is named with its entry
-    path.write_text(f"models:\n  tiny: {checkpoint}\n  gone: {tmp_path / 'nowhere'}\nbenchmarks:\n  gqa: no-gqa\n")
-    with pytest.raises(FileNotFoundError, match=r"model gone: .*nowhere(.|\n)*benchmark gqa: .*no-gqa"):
-        profile.current()
-    assert len(profile.load(path, check=False).missing()) == 2
-    path.write_text("models: {}\nbenchmarks:\n  coco: x\n")
-    with pytest.raises(profile.ProfileError, match="unknown benchmark 'coco'"):
-        profile.load(path, check=False)
-    monkeypatch.setenv("VTR_PROFILE", "huge")
-    with pytest.raises(profile.ProfileError, match="VTR_PROFILE='huge'"):
-        profile.name()

@@ -17,7 +17,7 @@ from ..methods.base import ModelInfo
 from ..plan import Plan
 from ..search.gsearch import max_evaluations
 from . import runs
-from .sizes import SIZES
+from ..experiments.sizes import SIZES
 
 # Questions of the split LLaVA-1.5 reports for each benchmark (VQAv2: test-dev; vtr's reader takes
 # val2014, whose annotations are public, so a val run is larger or uses --limit).

@@ -12,9 +12,9 @@ import time
 import numpy as np
 
 from .. import analysis
-from . import experiments, results
+from ..experiments import evaluations, policies, runners, searches, store
 from .definitions import sparsevlm_budgets
-from .sizes import size
+from ..experiments.sizes import size
 from ..paths import data_dir
 from ..plan import Plan
 
@@ -35,18 +35,18 @@ def named(base: str, model: str) -> str:
 
 
 def n_layers(model: str = "testbed") -> int:
-    runner, _ = experiments.testbed("val", model)
+    runner, _ = runners.testbed("val", model)
     return runner.model.config.get_text_config().num_hidden_layers
 
 
 def cached(name: str, compute):
-    saved = results.load_json(name)
+    saved = store.load_json(name)
     if saved is not None:
         return saved
     t0 = time.time()
     value = compute()
     value["_seconds"] = round(time.time() - t0, 1)
-    results.save_json(name, value)
+    store.save_json(name, value)
     return value
 
 
@@ -58,8 +58,8 @@ def testbed_accuracy(model: str = "testbed") -> dict:
 
         # what `vtr testbed eval --split test` prints, from the book's runner: the unpruned run is
         # the run file every experiment shares, and the test images' features stay in its cache
-        runner, split = experiments.testbed("test", model)
-        real = experiments.eval_method(runner, split, "full", None, experiment="testbed", progress=False,
+        runner, split = runners.testbed("test", model)
+        real = evaluations.eval_method(runner, split, "full", None, experiment="testbed", progress=False,
                                        measure_speed=False)
         res = accuracy(runner, split, progress=False, real=real)
         # answer prior: accuracy of always giving the family's most frequent test answer
@@ -123,7 +123,7 @@ def target_attention() -> dict:
 # ------------------------------------------------------------------ chapter 3: rank consistency
 def rank_consistency(model: str = "testbed") -> dict:
     def compute():
-        runner, split = experiments.testbed("val", model)
+        runner, split = runners.testbed("val", model)
         split = split.subset(size("rank_questions"))
         out = {"n": len(split)}
         for query in ("last", "text_mean"):
@@ -159,27 +159,27 @@ def gsearch_queries(model: str = "testbed") -> tuple[str, ...]:
 
 def gsearch(model: str = "testbed") -> dict:
     """{query: {"search": the saved search, "test": its test record}, "full": the unpruned record}.
-    The search is saved once (`experiments.run_gsearch`); this result names it."""
+    The search is saved once (`searches.run_gsearch`); this result names it."""
     def compute():
-        runner, val = experiments.testbed("val", model)
-        _, test = experiments.testbed("test", model)
-        _, extra = experiments.testbed("val-extra", model)
+        runner, val = runners.testbed("val", model)
+        _, test = runners.testbed("test", model)
+        _, extra = runners.testbed("val-extra", model)
         out = {}
         for query in gsearch_queries(model):
-            g = experiments.run_gsearch(runner, val, TOLERANCE, query=query, progress=False, extra=extra)
-            rec = experiments.eval_method(runner, test, "gsearch", None, experiment="gsearch", query=query,
+            g = searches.run_gsearch(runner, val, TOLERANCE, query=query, progress=False, extra=extra)
+            rec = evaluations.eval_method(runner, test, "gsearch", None, experiment="gsearch", query=query,
                                           progress=False)
             out[query] = {"search": _saved_name(g), "test": rec}
-        out["full"] = experiments.eval_method(runner, test, "full", None, experiment="gsearch", progress=False,
+        out["full"] = evaluations.eval_method(runner, test, "full", None, experiment="gsearch", progress=False,
                                               measure_speed=False)
         return out
     saved = cached(named("gsearch", model), compute)
-    return {k: {**v, "search": results.load_json(v["search"])} if k != "full" and isinstance(v, dict) else v
+    return {k: {**v, "search": store.load_json(v["search"])} if k != "full" and isinstance(v, dict) else v
             for k, v in saved.items()}
 
 
 def _saved_name(search: dict) -> str:
-    """The results-folder name of a saved search (`experiments.run_gsearch` / `run_psigmoid`)."""
+    """The results-folder name of a saved search (`searches.run_gsearch` / `run_psigmoid`)."""
     from pathlib import Path
 
     return Path(search["saved"]).stem
@@ -188,28 +188,28 @@ def _saved_name(search: dict) -> str:
 # ------------------------------------------------------------------ chapter 5: P-Sigmoid and the methods table
 def psigmoid(budget: float, query: str = "last", model: str = "testbed") -> dict:
     """The P-Sigmoid search at `budget` (mean keep rate), started from G-Search's plan; saved once
-    by `experiments.run_psigmoid`, read back from there."""
-    saved = results.load_json(experiments.search_name("psigmoid", query, experiments.SEARCH_SOURCE, budget,
+    by `searches.run_psigmoid`, read back from there."""
+    saved = store.load_json(searches.search_name("psigmoid", query, searches.SEARCH_SOURCE, budget,
                                                       model=model))
     if saved is not None:
         return saved
-    runner, val = experiments.testbed("val", model)
+    runner, val = runners.testbed("val", model)
     g = gsearch(model)[query]["search"]
     init = Plan(tuple(g["plan"]), g["n_vision"])
-    return experiments.run_psigmoid(runner, val, budget, init_plan=init, query=query, progress=False)
+    return searches.run_psigmoid(runner, val, budget, init_plan=init, query=query, progress=False)
 
 
 def methods_table(model: str = "testbed") -> list[dict]:
     """Every method at every budget on the test split (one record each, in the results store)."""
     def compute():
-        runner, test = experiments.testbed("test", model)
-        recs = [experiments.eval_method(runner, test, "full", None, experiment="table", progress=False,
+        runner, test = runners.testbed("test", model)
+        recs = [evaluations.eval_method(runner, test, "full", None, experiment="table", progress=False,
                                         measure_speed=False)]
         for budget in BUDGETS:
             psigmoid(budget, model=model)
             for name in TABLE_METHODS:
                 try:
-                    recs.append(experiments.eval_method(runner, test, name, budget, experiment="table",
+                    recs.append(evaluations.eval_method(runner, test, name, budget, experiment="table",
                                                         progress=False))
                 except ValueError as e:  # an infeasible budget is reported, not hidden
                     recs.append({"method": name, "budget": budget, "error": str(e)})
@@ -227,7 +227,7 @@ def methods_speed(model: str = "testbed") -> dict:
         from .. import timing
         from ..plan import PlanError
 
-        runner, test = experiments.testbed("test", model)
+        runner, test = runners.testbed("test", model)
         inputs = runner.inputs(test.samples[:size("speed_batch")], test)
         out = {}
         for budget in BUDGETS:
@@ -235,14 +235,14 @@ def methods_speed(model: str = "testbed") -> dict:
             policies = {}
             for name in TABLE_METHODS:
                 try:
-                    policies[name] = experiments.policy_for(runner, test, name, budget)
+                    policies[name] = policies.policy_for(runner, test, name, budget)
                 except (PlanError, ValueError):  # infeasible at this budget: the table says why
                     continue
             out[str(budget)] = timing.prefill_policies(runner.model, inputs, policies,
                                                        repeats=size("table_speed_repeats"))
         gsearch(model)  # G-Search's plan (no budget: it finds its own), timed the same way
         out["searched"] = timing.prefill_policies(
-            runner.model, inputs, {"gsearch": experiments.policy_for(runner, test, "gsearch", None)},
+            runner.model, inputs, {"gsearch": policies.policy_for(runner, test, "gsearch", None)},
             repeats=size("table_speed_repeats"))
         return {"budgets": out, "batch": size("speed_batch")}
     return cached(named("methods_speed", model), compute)
@@ -270,14 +270,14 @@ def field_table(model: str = "testbed") -> dict:
     budget has a record with its `error`. P-Sigmoid's targets come from its search on val, never
     from test."""
     def compute():
-        runner, test = experiments.testbed("test", model)
-        full = experiments.eval_method(runner, test, "full", None, experiment="table", progress=False,
+        runner, test = runners.testbed("test", model)
+        full = evaluations.eval_method(runner, test, "full", None, experiment="table", progress=False,
                                        measure_speed=False)
         keep, matched, targets = [full], [full], {}
 
         def run(name, budget, kind, field):
             try:
-                rec = experiments.eval_method(runner, test, name, budget, kind=kind, experiment="field",
+                rec = evaluations.eval_method(runner, test, name, budget, kind=kind, experiment="field",
                                               progress=False, measure_speed=False)
             except ValueError as e:  # an infeasible budget is reported, not hidden
                 rec = {"method": name, "budget": budget, "kind": kind, "error": str(e)}
@@ -309,14 +309,14 @@ def field_speed(model: str = "testbed") -> dict:
     def compute():
         from .. import timing
 
-        runner, test = experiments.testbed("test", model)
+        runner, test = runners.testbed("test", model)
         table = field_table(model)
         inputs = runner.inputs(test.samples[:size("speed_batch")], test)
         out = {}
         for way in ("keep", "matched"):
             for field in FIELD_BUDGETS:
                 rows = [r for r in table[way] if r.get("field") == field and "error" not in r]
-                policies = {r["method"]: experiments.policy_for(runner, test, r["method"], r["budget"], r["kind"])
+                policies = {r["method"]: policies.policy_for(runner, test, r["method"], r["budget"], r["kind"])
                             for r in rows}
                 if policies:
                     out[field_group(way, field)] = timing.prefill_policies(runner.model, inputs, policies,
@@ -333,7 +333,7 @@ def field_group(way: str, field: float) -> str:
 def stored_record(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0,
                   model: str = "testbed") -> dict:
     """The latest summary record of an evaluation in the results store (a testbed's test split)."""
-    found = results.find(results.load(experiment=experiment), method=method, budget=budget, kind=kind, seed=seed,
+    found = store.find(store.load(experiment=experiment), method=method, budget=budget, kind=kind, seed=seed,
                          model=model, split="test")
     if not found:
         raise FileNotFoundError(f"no record of {method} at {budget} ({kind}) in experiment {experiment!r}: "
@@ -347,7 +347,7 @@ def correct(record: dict, families=None) -> np.ndarray:
     from ..evaluation import read_run
     from ..paths import results_dir
 
-    _, split = experiments.testbed("test", record.get("model", "testbed"))
+    _, split = runners.testbed("test", record.get("model", "testbed"))
     preds = {sid: r["pred"] for sid, r in read_run(results_dir() / record["run_file"]).items()}
     keep = [s for s in split.samples if families is None or s.family in families]
     return np.array([preds[s.id] == s.answer for s in keep], dtype=float)
@@ -367,9 +367,9 @@ def score_sources() -> dict:
     from ..scores import SCORE_SOURCES
 
     def compute():
-        runner, test = experiments.testbed("test")
+        runner, test = runners.testbed("test")
         rows = []
-        for method, budgets, default in (("gsearch", (None,), experiments.SEARCH_SOURCE),
+        for method, budgets, default in (("gsearch", (None,), searches.SEARCH_SOURCE),
                                          ("fastv", BUDGETS, "previous"), ("pdrop", BUDGETS, "current")):
             for budget in budgets:
                 recs = {}
@@ -384,7 +384,7 @@ def score_sources() -> dict:
                     if source in recs:
                         continue
                     hp = {"source": source, **({"query": "last"} if method == "gsearch" else {})}
-                    recs[source] = experiments.eval_method(runner, test, method, budget, experiment="sources",
+                    recs[source] = evaluations.eval_method(runner, test, method, budget, experiment="sources",
                                                            measure_speed=False, progress=False, **hp)
                 diff = analysis.paired_bootstrap(correct(recs["previous"]), correct(recs["current"]))
                 rows.append({"method": method, "budget": budget, "default": default,
@@ -400,21 +400,21 @@ def cls_knee(model: str = "testbed") -> dict:
     def compute():
         from ..methods.cls_knee import DETECTORS
 
-        runner, test = experiments.testbed("test", model)
-        _, val = experiments.testbed("val", model)
+        runner, test = runners.testbed("test", model)
+        _, val = runners.testbed("val", model)
         curves = analysis.cls_curves(runner, val.subset(size("cls_questions")))
         srt = -np.sort(-curves, axis=1)
         knees = {name: [int(det(row)) for row in srt] for name, det in DETECTORS.items()}
-        two = experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False)
-        one = experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False,
+        two = evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False)
+        one = evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False,
                                       stage2=0)
         # the other knee detectors, and stage 1 fixed at the paper's 22% (the top round(0.22 N) by
         # CLS similarity in every image: min_keep = cap = that count), both stages as above
-        detectors = {name: experiments.eval_method(runner, test, "cls_knee", None, experiment="cls_knee",
+        detectors = {name: evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee",
                                                    progress=False, detector=name)
                      for name in DETECTORS if name != "kneedle"}
         fixed = round(CLS_SHARE * runner.n_vision)
-        at_share = experiments.eval_method(runner, test, "cls_knee", CLS_SHARE, experiment="cls_knee",
+        at_share = evaluations.eval_method(runner, test, "cls_knee", CLS_SHARE, experiment="cls_knee",
                                            progress=False, min_keep=fixed)
         return {"sorted_curves": srt[:50].tolist(), "mean_curve": srt.mean(0).tolist(),
                 "knees": knees, "two_stage": two, "stage1_only": one, "detectors": detectors,
@@ -426,9 +426,9 @@ def cls_knee(model: str = "testbed") -> dict:
 def vtw_sweep(model: str = "testbed") -> dict:
     """Accuracy on val when every vision token is removed before layer l, for each l (+ full)."""
     def compute():
-        runner, val = experiments.testbed("val", model)
+        runner, val = runners.testbed("val", model)
         L = runner.model.config.get_text_config().num_hidden_layers
-        score = experiments.val_scorer(runner, val)
+        score = searches.val_scorer(runner, val)
         acc = {l: score(Plan.drop_at(L, runner.n_vision, l, 0)) for l in range(0, L + 1)}
         return {"accuracy": acc}
     return cached(named("vtw_sweep", model), compute)
@@ -436,7 +436,7 @@ def vtw_sweep(model: str = "testbed") -> dict:
 
 def three_stages(model: str = "testbed") -> list[dict]:
     def compute():
-        runner, val = experiments.testbed("val", model)
+        runner, val = runners.testbed("val", model)
         return {"rows": analysis.attention_mass(runner, val.subset(size("stage_questions")), progress=False)}
     return cached(named("three_stages", model), compute)["rows"]
 
@@ -461,7 +461,7 @@ def dyvte_routers(seed: int, model: str = "testbed") -> dict:
     info_path = path.with_suffix(".json")
     from ..testbed.train import heldout_split
 
-    runner, _ = experiments.testbed("val", model)
+    runner, _ = runners.testbed("val", model)
     # training questions from the training generator (seeds 100+: disjoint from val and test)
     questions = heldout_split(size("router_questions"), seed=100 + seed)
     stamp = dyvte_train.fingerprint(runner, questions, seed)
@@ -476,24 +476,24 @@ def dyvte_routers(seed: int, model: str = "testbed") -> dict:
 
 def dyvte(model: str = "testbed") -> dict:
     def compute():
-        runner, test = experiments.testbed("test", model)
+        runner, test = runners.testbed("test", model)
         seeds = size("router_seeds")
         out = {"seeds": {}}
         for seed in seeds:
             info = dyvte_routers(seed, model)
-            rec = experiments.eval_method(runner, test, "dyvte", None, experiment="dyvte", seed=seed,
+            rec = evaluations.eval_method(runner, test, "dyvte", None, experiment="dyvte", seed=seed,
                                          routers=str(routers_path(seed, model)), progress=False)
             out["seeds"][seed] = {"train": info, "test": rec}
-        out["full"] = experiments.eval_method(runner, test, "full", None, experiment="dyvte", progress=False,
+        out["full"] = evaluations.eval_method(runner, test, "full", None, experiment="dyvte", progress=False,
                                               measure_speed=False)
         # VTW and FastV at the cost DyVTE chose (seed 0), and FastV + DyVTE
         cost = out["seeds"][seeds[0]]["test"]["keep_rate"]
         L = runner.model.config.get_text_config().num_hidden_layers
         k = max(1, round(cost * L))
-        out["vtw"] = experiments.eval_method(runner, test, "vtw", None, experiment="dyvte", K=k, progress=False)
-        out["fastv"] = experiments.eval_method(runner, test, "fastv", round(cost, 3), experiment="dyvte",
+        out["vtw"] = evaluations.eval_method(runner, test, "vtw", None, experiment="dyvte", K=k, progress=False)
+        out["fastv"] = evaluations.eval_method(runner, test, "fastv", round(cost, 3), experiment="dyvte",
                                                progress=False)
-        out["fastv_dyvte"] = experiments.eval_method(runner, test, "fastv_dyvte", 0.5, experiment="dyvte",
+        out["fastv_dyvte"] = evaluations.eval_method(runner, test, "fastv_dyvte", 0.5, experiment="dyvte",
                                                      routers=str(routers_path(seeds[0], model)),
                                                      progress=False)
         return out
@@ -507,7 +507,7 @@ def efficiency() -> dict:
 
         from .. import timing, tiny
 
-        runner, test = experiments.testbed("test")
+        runner, test = runners.testbed("test")
         L = runner.model.config.get_text_config().num_hidden_layers
         keeps = [1.0, 0.75, 0.5, 0.25, 0.125, 0.0]
         batch = size("efficiency_batch")
@@ -544,13 +544,13 @@ def generation(model: str = "testbed") -> dict:
         from .. import timing
         from ..plan import PlanError
 
-        runner, test = experiments.testbed("test", model)
-        info = experiments.info_for(runner, test)
+        runner, test = runners.testbed("test", model)
+        info = searches.info_for(runner, test)
         plans, skipped = {}, []
         for budget in BUDGETS:
             for name in GENERATION_METHODS:
                 try:
-                    plans[f"{name} {budget}"] = experiments.policy_for(runner, test, name, budget).plan
+                    plans[f"{name} {budget}"] = policies.policy_for(runner, test, name, budget).plan
                 except PlanError as err:  # reported, not hidden
                     skipped.append(f"{name} at {budget}: {err}")
         if model == "testbed":

@@ -14,7 +14,7 @@ from .args import METHODS, MODEL_HELP, benchmark_names, fraction, key_value, pos
 
 def _eval(args) -> int:
     from ..evaluation import distributed
-    from ..chapters import experiments
+    from ..experiments import evaluations
     from ..errors import InputError
     from ..models import load, load_split
     from ..paths import TESTBEDS
@@ -36,9 +36,10 @@ def _eval(args) -> int:
             runner.batch_size = args.batch_size
         split = load_split(args.model, args.split, args.limit, benchmark=args.benchmark, data=args.data)
         hp = dict(args.hp)
-        rec = experiments.eval_method(runner, split, args.method, args.budget, args.kind, args.seed,
+        rec = evaluations.eval_method(runner, split, args.method, args.budget, args.kind, args.seed,
                                       experiment=args.experiment, split_name=args.split,
-                                      measure_speed=not args.no_speed, progress=distributed.is_main(), **hp)
+                                      measure_speed=not args.no_speed, progress=distributed.is_main(),
+                                      speed_batch=args.speed_batch, speed_repeats=args.speed_repeats, **hp)
         keys = ("method", "budget", "kind", "overall", "families", "flops_ratio", "speedup", "mean_tokens",
                 "keep_rate", "exist_f1", "n")
         out = {k: rec.get(k) for k in keys}
@@ -63,6 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--experiment", default="cli")
     p.add_argument("--hp", nargs="*", default=[], type=key_value, metavar="KEY=VALUE", help="method hyper-parameters")
     p.add_argument("--no-speed", action="store_true", help="skip the prefill timing")
+    p.add_argument("--speed-batch", type=positive_int, default=8, help="samples in the timed prefill batch")
+    p.add_argument("--speed-repeats", type=positive_int, default=3, help="interleaved rounds of the prefill timing")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="checkpoint folders: weights dtype (auto = the checkpoint's own)")
     p.add_argument("--device", help="checkpoint folders: cpu, cuda or cuda:N (default: cuda if available); "

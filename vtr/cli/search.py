@@ -1,6 +1,6 @@
 """`vtr search gsearch|psigmoid`: the main paper's two searches on a model's validation split.
 
-The same functions as the book (`vtr.chapters.experiments.run_gsearch` / `run_psigmoid`): the plan
+The same functions as the book (`vtr.experiments.searches.run_gsearch` / `run_psigmoid`): the plan
 is saved in the results folder (printed as `saved`), where `vtr eval --method gsearch|psigmoid`
 reads it; a search on anything but the whole val split is saved under its own name."""
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _print(out: dict, as_json: bool) -> None:
 def _gsearch(args) -> int:
     from pathlib import Path
 
-    from ..chapters.experiments import run_gsearch
+    from ..experiments.searches import run_gsearch
 
     from ..models import load_split
 
@@ -62,7 +62,7 @@ def _gsearch(args) -> int:
 def _psigmoid(args) -> int:
     from pathlib import Path
 
-    from ..chapters.experiments import run_psigmoid
+    from ..experiments.searches import run_psigmoid
     from ..plan import Plan
 
     runner, split = _setup(args)

@@ -52,7 +52,7 @@ from loguru import logger
 
 # ------------------------------------------------------------------ vtr imports
 # Every name this plugin takes from the rest of vtr, in one place: when modules move, update here.
-from vtr.chapters.experiments import policy_for
+from vtr.experiments.policies import policy_for
 from vtr.engine import Policy, prune
 from vtr.errors import InputError
 from vtr.evaluation import cost as realised_cost

@@ -2,9 +2,13 @@
 
 The full build (`make book`) uses the first column; the smoke build (`VTR_SMOKE=1`, what `make
 test` builds in CI within minutes) the second. Smoke numbers only check that every chapter runs:
-they are never quoted as results.
+they are never quoted as results. A profile's `sizes` entry (`vtr.experiments.profiles`) replaces
+an entry in both builds.
 """
 from __future__ import annotations
+
+import os
+from functools import lru_cache
 
 from ..paths import smoke
 
@@ -36,6 +40,18 @@ SIZES: dict[str, tuple] = {
 
 
 def size(name: str):
-    """The size `name` of this build (full or smoke)."""
+    """The size `name` of this build (full or smoke), or the active profile's override of it."""
+    overrides = _overrides(os.environ.get("VTR_PROFILE", ""), os.environ.get("VTR_PROFILE_FILE", ""))
+    if name in overrides:
+        value = overrides[name]
+        return tuple(value) if isinstance(value, list) else value
     full, quick = SIZES[name]
     return quick if smoke() else full
+
+
+@lru_cache(maxsize=4)
+def _overrides(profile: str, file: str) -> dict:
+    """The `sizes` entry of the active profile (keyed by the variables that choose it)."""
+    from .profiles import current
+
+    return current(check=False).sizes

@@ -1,8 +1,6 @@
-"""The experiments behind the book, as functions the CLI and the notebooks both call.
-
-Everything is resumable: searches keep a JSONL trace, evaluations a per-sample JSONL run file,
-and summaries are appended to the results store (`vtr.chapters.results`). Smoke mode (`VTR_SMOKE=1`)
-shrinks splits and budgets so every chapter executes in CI within minutes.
+"""The searches as experiments: G-Search and P-Sigmoid scored on a model's validation questions,
+resumable from their traces and saved once in the results folder, where `policy_for` (the book,
+`vtr eval --method gsearch|psigmoid` and the lmms-eval model) reads their plans.
 """
 from __future__ import annotations
 
@@ -11,42 +9,25 @@ from pathlib import Path
 import numpy as np
 
 from .. import fingerprint as fp
-from .. import methods
-from ..engine import PlanPolicy, Policy
-from ..evaluation import evaluate, run_path, run_tag
+from ..engine import PlanPolicy
+from ..evaluation import evaluate
 from ..evaluation.records import run_dir
 from ..paths import results_dir
-from ..timing import prefill_speedup
 from ..plan import Plan
-from . import results
+from . import store
+from .metrics import headline
 from .sizes import size
 
 
-def limits() -> dict:
-    """Split sizes (`sizes.SIZES`): full runs use all of val, val-extra and test; smoke runs use slices."""
-    return {"val": size("val"), "test": size("test"), "val-extra": size("val_extra")}
-
-
-_TESTBED: dict = {}  # one runner per testbed and process, so its image-feature cache serves every experiment
-
-
-def testbed(split: str, model: str = "testbed"):
-    """The runner of a shipped testbed (`vtr.paths.TESTBEDS`) and its split at the book's size."""
-    from ..models import load, load_split
-
-    if model not in _TESTBED:
-        _TESTBED[model] = load(model)
-    return _TESTBED[model], load_split(model, split, limits()[split])
-
-
 def info_for(runner, split):
+    from .. import methods
+
     return methods.model_info(runner.model, runner.n_vision, runner.n_text(split))
 
 
 # The score source of the searched plans: the main paper ranks each layer's tokens by the attention
 # of the previous layer (as FastV does); "current" (PyramidDrop's rule) is the alternative reported.
 SEARCH_SOURCE = "previous"
-
 
 def val_scorer(runner, split, query: str = "last", batch_size: int = 100, source: str = SEARCH_SOURCE):
     """score(plan) = overall accuracy of the split under PlanPolicy(plan, query, source). Its
@@ -60,10 +41,8 @@ def val_scorer(runner, split, query: str = "last", batch_size: int = 100, source
                          "source": source, "code": fp.code_version()}
     return score
 
-
 # G-Search decides on val and, when a decision is close, on val-extra too (`vtr.search.sequential`)
 SEQUENTIAL_ALPHA = 0.05
-
 
 def joined(first, second):
     """One split of `first`'s samples followed by `second`'s (image paths made absolute), for the
@@ -76,7 +55,6 @@ def joined(first, second):
     out = Split(first.folder, samples)
     out.limit = None if first.limit is None and second.limit is None else len(samples)
     return out
-
 
 def sequential_scorer(runner, val, extra, tolerance: float, query: str = "last", batch_size: int = 100,
                       source: str = SEARCH_SOURCE, alpha: float = SEQUENTIAL_ALPHA):
@@ -117,22 +95,12 @@ def sequential_scorer(runner, val, extra, tolerance: float, query: str = "last",
                          "tolerance": tolerance}
     return score
 
-
 def search_name(search: str, query: str, source: str, budget=None, kind: str = "keep", model: str = "testbed") -> str:
     """Name of a saved searched plan in the results folder (models other than the 8-layer testbed
     carry their name first, as their run files do)."""
     suffix = "" if source == SEARCH_SOURCE else f"_{source}"
     prefix = "" if model == "testbed" else f"{model}_"
     return prefix + (f"gsearch_{query}" if search == "gsearch" else f"psigmoid_{kind}{budget}_{query}") + suffix
-
-
-def run_fingerprint(runner, split, name: str, budget, kind: str, seed: int, hp: dict, policy: Policy) -> dict:
-    """What an evaluation's run file must have been made by to be resumed (`vtr.fingerprint`)."""
-    plan = getattr(policy, "plan", None)
-    return {**fp.model_fingerprint(runner), **fp.split_fingerprint(split), "benchmark": runner.benchmark,
-            "method": name, "budget": budget, "kind": kind, "seed": seed, "hyperparameters": hp,
-            "plan": None if plan is None else list(plan.keep), "code": fp.code_version()}
-
 
 def _variant(split, split_name: str, sequential: bool = True) -> str:
     """Name suffix of a search on anything but the book's whole validation split (so that a quick
@@ -142,7 +110,6 @@ def _variant(split, split_name: str, sequential: bool = True) -> str:
     book = size(split_name) if split_name in ("val", "test") else None
     return (("" if split_name == "val" else f"_{split_name}") + ("" if limit == book else f"_n{limit}")
             + ("" if sequential else "_fixed"))
-
 
 def _claim_summary(name: str, trace: Path, default: Path) -> str:
     """The trace file a search saved as `name` records, after checking that saving would not replace
@@ -157,7 +124,7 @@ def _claim_summary(name: str, trace: Path, default: Path) -> str:
         return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
 
     mine = shown(trace)
-    saved = results.load_json(name)
+    saved = store.load_json(name)
     if saved is not None:
         theirs = saved.get("trace_file", shown(default))  # saved before trace files were recorded: the default
         if theirs != mine:
@@ -165,7 +132,6 @@ def _claim_summary(name: str, trace: Path, default: Path) -> str:
             raise InputError(f"{file} holds the search traced in {where}, not in {trace}: resume that search "
                              f"(--out {where}) or remove {file} to save this one in its place")
     return mine
-
 
 def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", start_layer: int = 1,
                 progress: bool = True, source: str = SEARCH_SOURCE, split_name: str = "val",
@@ -197,10 +163,9 @@ def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", st
            "trace_file": trace_file,
            "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds", "questions", "settled") if k in r}
                      for r in res.records]}
-    out["saved"] = str(results.save_json(name, out))
+    out["saved"] = str(store.save_json(name, out))
     out["new_evaluations"] = res.scorer_calls  # of this call (not saved: a rerun makes none)
     return out
-
 
 def run_psigmoid(runner, split, budget: float, kind: str = "keep", init_plan: Plan | None = None,
                  query: str = "last", n_iter: int | None = None, seed: int = 0, progress: bool = True,
@@ -225,89 +190,6 @@ def run_psigmoid(runner, split, budget: float, kind: str = "keep", init_plan: Pl
            "limit": getattr(split, "limit", None), "trace_file": trace_file,
            "history": [{k: v for k, v in h.items() if k in ("score", "plan", "params")} if isinstance(h, dict) else h
                        for h in res.history]}
-    out["saved"] = str(results.save_json(name, out))
+    out["saved"] = str(store.save_json(name, out))
     out["new_evaluations"] = res.scorer_calls
     return out
-
-
-def policy_for(runner, split, name: str, budget: float | None, kind: str = "keep", seed: int = 0, **hp) -> Policy:
-    """A method by name; `gsearch`/`psigmoid` read their searched plans from the results folder."""
-    if name == "full":
-        return Policy()
-    if name in ("gsearch", "psigmoid"):
-        # `source`: how the plan's layers score tokens; `search_source`: which search's plan (the
-        # search scored with its own source; by default the plan of the main search, so that
-        # `source=current` alone scores the same plan the other way)
-        query, source = hp.get("query", "last"), hp.get("source", SEARCH_SOURCE)
-        searched = hp.get("search_source", SEARCH_SOURCE)
-        saved = results.load_json(search_name(name, query, searched, budget, kind, model=runner.name))
-        if saved is None:
-            raise FileNotFoundError(f"no saved {name} plan for budget {budget} ({kind}, searched with {searched} "
-                                    f"scores); run `vtr search {name}` first")
-        return PlanPolicy(Plan(tuple(saved["plan"]), saved["n_vision"]), query=query, source=source)
-    factory = methods.get(name)
-    check_hyperparameters(name, factory, hp)
-    kwargs = dict(hp)
-    if name in ("random", "dyvte"):
-        kwargs["seed"] = seed
-    return factory(info_for(runner, split), budget=budget, kind=kind, **kwargs)
-
-
-def check_hyperparameters(name: str, factory, hp: dict) -> None:
-    """Refuse a hyper-parameter the method does not take, or a text value where it takes a number,
-    naming the accepted ones (before any work, instead of a TypeError deep in the method)."""
-    import inspect
-
-    from ..errors import InputError
-
-    params = {k: v for k, v in inspect.signature(factory).parameters.items()
-              if k not in ("info", "budget", "kind", "seed")}
-    for key, value in hp.items():
-        if key not in params:
-            raise InputError(f"method {name} has no hyper-parameter {key!r}; it takes: {', '.join(params) or 'none'}")
-        default = params[key].default
-        if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
-            raise InputError(f"method {name}: hyper-parameter {key}={value!r} must be a number")
-
-
-def eval_method(runner, split, name: str, budget: float | None, kind: str = "keep", seed: int = 0,
-                experiment: str = "methods", split_name: str = "test", measure_speed: bool = True,
-                progress: bool = True, **hp) -> dict:
-    """Evaluate one method at one budget; resumable; appends the summary record to the store."""
-    from ..evaluation import distributed
-
-    policy = policy_for(runner, split, name, budget, kind, seed, **hp)
-    out = run_path(run_tag(runner.name, runner.benchmark, experiment, name, budget, kind, split_name, len(split),
-                           seed, hp))
-    stamp = run_fingerprint(runner, split, name, budget, kind, seed, hp, policy)
-    if distributed.active():  # torchrun: sharded over ranks
-        summary = distributed.evaluate(runner, split, policy, out=out, progress=progress,
-                                       batch_size=runner.batch_size, fingerprint=stamp)
-    else:
-        summary = evaluate(runner, split, policy, out=out, progress=progress, fingerprint=stamp,
-                           batch_size=runner.batch_size,
-                           features=runner.feature_cache() if runner.shares_images else None)
-    m = summary["metrics"]
-    rec = {"experiment": experiment, "method": name, "budget": budget, "kind": kind, "model": runner.name,
-           "split": split_name, "seed": seed, "hyperparameters": hp, "overall": headline(m),
-           "families": m.get("families"), "exist_f1": m.get("exist_f1"), "n": summary["n"],
-           "flops_ratio": summary["flops_ratio"], "keep_rate": summary["keep_rate"],
-           "mean_tokens": summary["mean_tokens"], "vision_per_layer": summary["vision_per_layer"],
-           "run_file": str(out.relative_to(results_dir()))}
-    if "overall" not in m:  # a real benchmark: keep its official metrics whole
-        rec.update(benchmark=runner.benchmark, metrics=m)
-    if not distributed.is_main():
-        return rec  # rank 0 measures the speed and writes the store
-    if measure_speed:
-        inputs = runner.inputs(split.samples[:size("speed_batch")], split)
-        rec["speedup"] = prefill_speedup(runner.model, inputs, policy, repeats=size("speed_repeats"))
-    return results.append(rec)
-
-
-def headline(metrics: dict) -> float | None:
-    """The one number of a metrics dict: testbed "overall", a benchmark's "accuracy" (POPE: mean over
-    its splits), or MME's "total" (perception + cognition score)."""
-    for key in ("overall", "accuracy", "total"):
-        if key in metrics:
-            return metrics[key]
-    return None
