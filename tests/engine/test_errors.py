@@ -40,15 +40,6 @@ def test_plan_for_other_token_count(llava):
             llava(**inp)
 
 
-def test_no_image_tokens(llava):
-    inp = tiny.make_inputs(llava, "llava", batch=2)
-    inp["input_ids"] = torch.where(inp["input_ids"] == tiny.IMAGE_TOKEN, 5, inp["input_ids"])
-    inp.pop("pixel_values")
-    with pytest.raises(UnsupportedInput, match="sample 0 has no image tokens"):
-        with prune(llava, PlanPolicy(Plan.full(4, 16))), torch.no_grad():
-            llava(**inp)
-
-
 def test_unsupported_architecture():
     class Other(torch.nn.Module):
         pass

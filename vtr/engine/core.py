@@ -5,14 +5,17 @@ the model's code, weights and attention implementation are untouched (SDPA stays
 
 What the hooks modify, exactly:
 - top-level pre-hook: reads `input_ids` (image positions are found from the image token id(s),
-  never from offsets) and `logits_to_keep`; removes `labels` from the call (the post-hook computes
-  the loss).
+  never from offsets), or without them `inputs_embeds` (image positions are where the embedding
+  equals an image token's, the rule transformers itself uses), and `logits_to_keep`; removes
+  `labels` from the call (the post-hook computes the loss).
 - top-level post-hook, only when `labels` were passed: returns the output with the loss the
-  model's own `loss_function` gives. Nothing pruned: on the model's logits and labels, as the model
-  would. Pruned: over the surviving positions, each predicting the input's next token (the label
-  one input column after it); a label whose predicting position was pruned drops out (in LLaVA
-  training those are image positions, labelled -100 anyway). `labels` with `logits_to_keep` are
-  refused before the forward runs (the model's own loss cannot pair them either).
+  model's own `loss_function` gives, with the keyword arguments the model passes it
+  (`shift_labels`, `num_items_in_batch`, ...). Nothing pruned: on the model's logits and labels,
+  as the model would. Pruned: over the surviving positions, each predicting the input's next
+  token (the label one input column after it, or the `shift_labels` entry of its own column); a
+  label whose predicting position was pruned drops out (in LLaVA training those are image
+  positions, labelled -100 anyway). `labels` with `logits_to_keep` are refused before the forward
+  runs (the model's own loss cannot pair them either).
 - vision-tower hooks (only when the policy has an encoder step): read the feature layer's input
   and output, to offer CLS attention / CLS similarity / keys to the policy. The captured tensors
   sit in a dict also exposed as `model._vtr_vision_capture` while the session is installed, so a
@@ -21,8 +24,10 @@ What the hooks modify, exactly:
   the rows entering the current layer hold, so that a `FeatureCache` can key a pruned prefix; it
   reads state, changes nothing.
 - language-model pre-hook: at prefill, records padding (from the 2-D mask, or from the 4-D mask /
-  dict of them that generate() passes with a static cache), positions and image positions; for
-  an encoder step, writes the policy's replacement features into `inputs_embeds`. At a decode step
+  dict of them that generate() passes with a static cache), positions and image positions, and
+  why pruning this input would be wrong, if it would (`_padding`: right padding, a 4-D mask that
+  is not causal with padding); for an encoder step, writes the policy's replacement features into
+  `inputs_embeds`. At a decode step
   after a pruned prefill, replaces `position_ids` (and a 2-D `attention_mask`) by ones consistent
   with the pruned cache; how many tokens were decoded is read from the cache, so a `cache.crop()`
   (assisted decoding dropping rejected candidates from every layer's end) is followed.
@@ -73,12 +78,18 @@ prompt's last position. It and the text query are marked once per prefill (`prom
 gathered along with the tokens.
 
 Batches: selection is per sample; samples that keep different numbers of tokens are left-padded
-inside the layer and masked.
+inside the layer and masked. A sample without image positions (a text-only item, a text-only turn
+of a chat) is never pruned, whatever the policy returns, while the others of its batch are.
+
+Inputs the model accepts but pruning cannot keep right are refused with an `UnsupportedInput`
+naming the reason, when the policy first removes a token (before that layer, or the encoder step,
+changes anything): so a keep-all policy passes every input through, and nothing is silently wrong.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -126,54 +137,84 @@ class _Pass:
     decoded: int = 0                      # tokens in the cache after the prefill's (read from the cache)
     vision_counts: list = field(default_factory=list)
     entered: tuple | None = None          # (layer index, id of the hidden states its hook received)
+    imageless: torch.Tensor | None = None  # (B,) bool: samples without image positions (never pruned)
+    refusal: str | None = None            # why removing a token from this prefill would be wrong
 
 
 def prompt_marks(ids: torch.Tensor, valid: torch.Tensor, image_ids, follow: int) -> dict:
     """The one place that decides, per prefill, which positions are vision tokens, the text query,
-    each sample's last prompt token, and which positions are never pruned.
+    each sample's last prompt token, and which positions are never pruned (`marks_from_vision`),
+    with the image positions found from the token ids."""
+    vision = torch.zeros_like(ids, dtype=torch.bool)
+    for i in image_ids:
+        vision |= ids == i
+    return marks_from_vision(vision, valid, follow)
+
+
+def marks_from_vision(vision: torch.Tensor, valid: torch.Tensor, follow: int) -> dict:
+    """`prompt_marks` from a (B, T) bool mask of image positions.
 
     `follow` > 0: the last `follow` tokens are candidates appended to the prompt (assisted decoding
     verifies them in the prefill's forward; transformers asks then for `logits_to_keep` =
     follow + 1 rows). They are treated as decode steps: never pruned, never a query, and the query
     "last" is the prompt's own last token, as in a plain generate(). Only text tokens at the end of
-    every sample qualify; otherwise the whole input is the prompt."""
-    B, T = ids.shape
-    vision = torch.zeros_like(ids, dtype=torch.bool)
-    for i in image_ids:
-        vision |= ids == i
-    vision &= valid
-    ar = torch.arange(T, device=ids.device)
+    every sample qualify; otherwise the whole input is the prompt. A sample without image
+    positions has no vision tokens: nothing of it is ever pruned (`imageless`)."""
+    B, T = vision.shape
+    device = vision.device
+    vision = vision & valid
+    ar = torch.arange(T, device=device)
     tail = (ar >= T - follow)[None].expand(B, T)
-    if follow and (follow >= T or bool((tail & (vision | ~valid)).any()) or not bool((valid & ~tail).any(1).all())):
+    if follow and (follow >= T or bool((tail & (vision | ~valid)).any())
+                   or not bool((valid & ~tail).any(1).all())):
         follow, tail = 0, torch.zeros_like(vision)
     prompt = valid & ~tail
-    first = torch.where(vision.any(1), vision.float().argmax(1), torch.zeros(B, dtype=torch.long, device=ids.device))
+    has = vision.any(1)
+    first = torch.where(has, vision.float().argmax(1), torch.zeros(B, dtype=torch.long, device=device))
     last = last_position(prompt)
-    return dict(vision=vision, valid=valid, follow=follow, last=last, protect=last | tail,
-                vision_index=torch.where(vision, vision.long().cumsum(1) - 1, torch.full_like(ids, -1)),
+    return dict(vision=vision, valid=valid, follow=follow, last=last, protect=last | tail, imageless=~has,
+                vision_index=torch.where(vision, vision.long().cumsum(1) - 1, -1),
                 text_query=(ar[None] > first[:, None]) & ~vision & prompt,
                 origin=ar[None].expand(B, T))
 
 
-def _padding(mask, B: int, T: int, device) -> torch.Tensor:
-    """(B, T) bool: which prefill positions are tokens, not padding, from the mask the decoder gets:
-    2-D (B, T), or (static cache) a 4-D (B, 1, T, keys) one or a dict of 4-D ones by layer type."""
+def _padding(mask, B: int, T: int, device) -> tuple[torch.Tensor, str | None]:
+    """(valid, refusal): (B, T) bool, which prefill positions are tokens, not padding, from the mask
+    the decoder gets: 2-D (B, T), or (static cache, custom masks) a 4-D (B, 1, T, keys) one or a dict
+    of 4-D ones by layer type; and why pruning this input would be wrong (None: it can be pruned).
+
+    The model accepts every such mask: the refusal is raised only if the policy removes a token
+    (`_Pass.refusal`), so a keep-all policy passes any input through. Refused: right padding (a
+    sample whose last column is padding: the rows a caller reads by input column, such as
+    `logits[:, -1]` or `attention_mask.sum(1) - 1`, would no longer be those positions once the
+    output is shorter) and a 4-D mask that is not causal with padding (pruning replaces the mask by
+    one, so any other structure would be lost)."""
     if isinstance(mask, dict):
         mask = mask.get("full_attention", next((m for m in mask.values() if m is not None), None))
     if mask is None:
-        return torch.ones(B, T, dtype=torch.bool, device=device)
+        return torch.ones(B, T, dtype=torch.bool, device=device), None
     if mask.ndim == 2 and mask.shape == (B, T):
-        return mask.bool()
-    if mask.ndim == 4 and mask.shape[2] == T and mask.shape[3] >= T:
-        # the last query row (the last token: left padding) sees every token of its sample; keys
-        # 0..T-1 of a prefill are its positions (an empty cache)
-        row = mask[:, 0, -1, :T]
-        valid = (row if row.dtype == torch.bool else row == 0).expand(B, T)
-        if not bool(valid.any(1).all()):
-            raise UnsupportedInput("a sample's last position is padding (right padding): pad on the left")
-        return valid
-    raise UnsupportedInput(f"attention mask of shape {tuple(mask.shape)} for a prefill of {B} x {T} tokens: "
-                           "expected (batch, length) or (batch, 1, length, keys)")
+        valid = mask.bool()
+    elif mask.ndim == 4 and mask.shape[0] in (1, B) and mask.shape[2] == T and mask.shape[3] >= T:
+        # keys 0..T-1 of a prefill are its positions (an empty cache); a token sees itself, padding
+        # is masked as a key everywhere, its own row included
+        allowed = mask[:, 0, :, :T]
+        allowed = (allowed if allowed.dtype == torch.bool else allowed == 0).expand(B, T, T)
+        valid = allowed.diagonal(dim1=1, dim2=2)
+        rows = _causal_mask(valid)[:, 0] & valid[:, :, None]
+        if not torch.equal(allowed & valid[:, :, None], rows):
+            return valid, ("a 4-D attention mask that is not causal with padding (a custom mask): pruning "
+                           "replaces the mask, so its structure would be lost; pass a 2-D padding mask")
+    else:
+        return torch.ones(B, T, dtype=torch.bool, device=device), (
+            f"attention mask of shape {tuple(mask.shape)} for a prefill of {B} x {T} tokens: expected "
+            "(batch, length) or (batch, 1, length, keys)")
+    ends = valid.any(1) & ~valid[:, -1]
+    if bool(ends.any()):
+        b = int(ends.nonzero()[0])
+        return valid, (f"sample {b} ends with padding (right padding): its rows would not stay at their "
+                       "input columns once pruned; pad on the left")
+    return valid, None
 
 
 def _cached_length(cache) -> int:
@@ -245,6 +286,9 @@ class PruningSession:
         self.image_ids = self.adapter.image_token_ids(model)
         self.state: _Pass | None = None
         self._input_ids = None
+        self._input_embeds = None
+        # the model's named forward arguments: the others reach its loss_function (see _top_pre)
+        self._forward_params = set(inspect.signature(model.forward).parameters) - {"kwargs"}
         self._follow = 0
         self._labels = None
         self._idle = False  # decode steps after a prefill that removed nothing: every hook a no-op
@@ -351,6 +395,8 @@ class PruningSession:
     # ------------------------------------------------------------------ hooks
     def _top_pre(self, module, args, kwargs):
         self._input_ids = kwargs.get("input_ids", args[0] if args else None)
+        # without input_ids the image positions are read from these (in _lm_pre, only at a prefill)
+        self._input_embeds = kwargs.get("inputs_embeds") if self._input_ids is None else None
         keep = kwargs.get("logits_to_keep")
         # assisted decoding verifies k - 1 candidate tokens appended to the prompt with k logit rows
         self._follow = keep - 1 if isinstance(keep, int) and keep > 1 else 0
@@ -360,8 +406,10 @@ class PruningSession:
         if not (keep is None or (isinstance(keep, int) and keep == 0)):  # the model's own loss fails too
             raise UnsupportedInput("labels with logits_to_keep: the loss needs the logits of every position "
                                    "(drop logits_to_keep)")
-        # the model's loss would pair the pruned logits with every label: computed in _top_post instead
-        extra = {k: kwargs[k] for k in ("num_items_in_batch", "ignore_index") if k in kwargs}
+        # the model's loss would pair the pruned logits with every label: computed in _top_post instead,
+        # with what the model passes its loss_function (its extra keyword arguments: shift_labels,
+        # num_items_in_batch, ignore_index, ...)
+        extra = {k: v for k, v in kwargs.items() if k not in self._forward_params}
         self._labels = (kwargs.pop("labels"), extra)
         return args, kwargs
 
@@ -377,10 +425,13 @@ class PruningSession:
         if st is None or not st.changed:  # nothing removed: exactly the model's own loss
             loss = self.model.loss_function(logits=logits, labels=labels, vocab_size=vocab, **extra)
         else:
-            # each surviving position predicts the input's next token (its label one column later)
+            # each surviving position predicts the input's next token (its label one column later), or
+            # the label `shift_labels` gives its input column (labels already shifted by the caller)
             ignore = extra.get("ignore_index", -100)
-            shifted = torch.nn.functional.pad(labels, (0, 1), value=ignore)[:, 1:].to(st.origin.device)
-            target = torch.gather(shifted, 1, st.origin).masked_fill(~st.valid, ignore)
+            shifted = extra.pop("shift_labels", None)
+            if shifted is None:
+                shifted = torch.nn.functional.pad(labels, (0, 1), value=ignore)[:, 1:]
+            target = torch.gather(shifted.to(st.origin.device), 1, st.origin).masked_fill(~st.valid, ignore)
             loss = self.model.loss_function(logits=logits, labels=None, vocab_size=vocab, shift_labels=target, **extra)
         if tuple_out:
             return (loss,) + output
@@ -416,22 +467,40 @@ class PruningSession:
         if cache is not None:  # an emptied cache starts afresh (an earlier prefill's marks go)
             for name in (CACHE_STATE, "get_seq_length"):
                 vars(cache).pop(name, None)
-        ids = self._input_ids
-        if ids is None or ids.shape != (B, T):
-            raise UnsupportedInput("could not find the input_ids of this prefill (pass input_ids, not inputs_embeds)")
-        valid = _padding(kwargs.get("attention_mask"), B, T, ids.device)
-        marks = prompt_marks(ids, valid, self.image_ids, self._follow if cache is not None else 0)
-        vision = marks["vision"]
-        if not bool(vision.any(1).all()):
-            b = int((~vision.any(1)).nonzero()[0])
-            raise UnsupportedInput(f"sample {b} has no image tokens (token ids {self.image_ids}); "
-                                   "vision-token reduction needs an image in every sample")
-        pos = self.adapter.base_positions(kwargs.get("position_ids"), B, T, embeds.device)
-        self.state = _Pass(pos=pos, length=T, **marks)
+        valid, refusal = _padding(kwargs.get("attention_mask"), B, T, embeds.device)
+        vision = self._image_positions(B, T)
+        if vision is None:  # no token ids or embeddings of this shape reached the model: nothing to prune
+            vision = torch.zeros(B, T, dtype=torch.bool, device=embeds.device)
+        marks = marks_from_vision(vision.to(embeds.device), valid, self._follow if cache is not None else 0)
+        try:
+            pos = self.adapter.base_positions(kwargs.get("position_ids"), B, T, embeds.device)
+        except RuntimeError:  # position ids of another shape: the model's own business unless pruned
+            pos = self.adapter.base_positions(None, B, T, embeds.device)
+            shape = tuple(kwargs["position_ids"].shape)
+            refusal = refusal or f"position_ids of shape {shape}: expected (batch, length)"
+        self.state = _Pass(pos=pos, length=T, refusal=refusal, **marks)
         self.policy.start(B)
         if self.policy.uses_encoder:
-            kwargs["inputs_embeds"] = self._encoder_step(embeds, vision)
+            kwargs["inputs_embeds"] = self._encoder_step(embeds, marks["vision"])
         return args, kwargs
+
+    def _image_positions(self, B: int, T: int) -> torch.Tensor | None:
+        """(B, T) bool: the prefill's image positions, found as the model finds them: from input_ids,
+        or when only inputs_embeds were passed, the positions whose embedding equals an image
+        token's (transformers' placeholder rule). None when neither matches the prefill's shape."""
+        ids, embeds = self._input_ids, self._input_embeds
+        self._input_embeds = None  # held from the top-level call to here only
+        if ids is not None and ids.shape == (B, T):
+            vision = torch.zeros(B, T, dtype=torch.bool, device=ids.device)
+            for i in self.image_ids:
+                vision |= ids == i
+            return vision
+        if ids is None and embeds is not None and embeds.shape[:2] == (B, T):
+            table = self.model.get_input_embeddings()
+            image_ids = torch.tensor(self.image_ids, dtype=torch.long, device=embeds.device)
+            tokens = table(image_ids).to(embeds.dtype)
+            return (embeds[:, :, None] == tokens).all(-1).any(-1)
+        return None
 
     def _lm_post(self, module, args, kwargs, output):
         st = self.state
@@ -485,8 +554,12 @@ class PruningSession:
             decided = self.policy.keep_before(index, view)
             if decided is not None:
                 keep = decided if keep is None else keep & decided
+            if keep is not None:
+                keep = keep | st.imageless[:, None]  # a sample without an image passes through whole
             drops_text = getattr(self.policy, "may_drop_text", False)
             if keep is not None and bool(((st.vision if not drops_text else True) & st.valid & ~keep & ~st.protect).any()):
+                if st.refusal:
+                    raise UnsupportedInput(f"cannot prune this input: {st.refusal}")
                 hidden = self._gather(hidden, kwargs, keep, index)
                 args = (hidden,) + tuple(args[1:]) if args else args
                 if not args:
@@ -616,18 +689,25 @@ class PruningSession:
 
     # ------------------------------------------------------------------ encoder step
     def _encoder_step(self, embeds, vision):
+        """The policy's encoder step on the images of this prefill (one per sample that has image
+        positions; samples without any pass through), its features written into `inputs_embeds`."""
         cap = self._vision_capture
+        has = vision.any(1)
+        if not bool(has.any()):  # no image in this forward (a text-only turn): nothing to reduce
+            cap.clear()
+            return embeds
         if "out" not in cap:
             raise UnsupportedInput("the encoder step needs the vision tower to run in this forward (pass pixel_values)")
         out = cap["out"]
-        B = embeds.shape[0]
-        n_vis = vision.sum(1)
+        n_vis = vision.sum(1)[has]
         has_cls = self.adapter.cls_token and getattr(self.model.config, "vision_feature_select_strategy", "default") == "default"
         patches = out[:, 1:] if has_cls else out
+        B = int(has.sum())
         if out.shape[0] != B or bool((n_vis != patches.shape[1]).any()):
-            raise UnsupportedInput("encoder-side reduction needs exactly one image per sample whose patch tokens "
-                                   "are the image tokens (not LLaVA-NeXT crops or several images)")
-        feats = embeds[vision].view(B, -1, embeds.shape[-1])
+            raise UnsupportedInput("encoder-side reduction needs exactly one image per sample with image "
+                                   "tokens, whose patch tokens are the image tokens (not LLaVA-NeXT crops or "
+                                   "several images)")
+        feats = embeds[has][vision[has]].view(B, -1, embeds.shape[-1])
         attn_mod, attn_in = cap.get("attn"), cap.get("attn_in")
         keys = None
         cls_attention = None
@@ -645,6 +725,8 @@ class PruningSession:
         cap.clear()  # the same dict object stays installed in the capture slot
         if result is None:
             return embeds
+        if self.state.refusal:
+            raise UnsupportedInput(f"cannot prune this input: {self.state.refusal}")
         new_feats, keep = result
         embeds = embeds.clone()
         embeds[vision] = new_feats.reshape(-1, embeds.shape[-1]).to(embeds.dtype)

@@ -171,7 +171,8 @@ class PlanPolicy(Policy):
     def keep_before(self, layer: int, view: LayerView) -> torch.Tensor | None:
         if self._n0 is None:
             self._n0 = view.n_vision.clone()
-            off = (self._n0 != self.plan.n_vision).nonzero()
+            # a sample without image tokens (a text-only item) has nothing to prune: it never counts as off
+            off = ((self._n0 != self.plan.n_vision) & (self._n0 > 0)).nonzero()
             if len(off) and not self.scale_to_input:
                 b = int(off[0])
                 raise PlanError(f"the plan was made for {self.plan.n_vision} vision tokens but sample {b} has "
