@@ -58,18 +58,18 @@ book: export VTR_SMOKE := 0
 # A page shows results, not transformers' "Loading weights" bars (vtr's own bars are off in the chapters).
 book: export HF_HUB_DISABLE_PROGRESS_BARS := 1
 book: venv
-	$(PY) .ci/cache_stamp.py pre --cache $(CACHE) --build book/_build
+	$(PY) .ci/cache_fingerprint.py pre --cache $(CACHE) --build book/_build
 	rc=0; $(JB) build book/ $(BOOK_FLAGS) || rc=$$?; \
-	$(PY) .ci/cache_stamp.py post --build book/_build --rc $$rc; \
+	$(PY) .ci/cache_fingerprint.py post --build book/_build --rc $$rc; \
 	if [ $$rc -ne 0 ]; then echo "book build FAILED (exit $$rc)" >&2; exit $$rc; fi
 	@echo "Book: $(CURDIR)/$(BOOK_HTML)/index.html   (serve: python3 -m http.server -d $(BOOK_HTML))"
 
 book-smoke: export VTR_SMOKE := 1
 book-smoke: export HF_HUB_DISABLE_PROGRESS_BARS := 1
 book-smoke: venv
-	$(PY) .ci/cache_stamp.py pre --cache $(SMOKE_CACHE) --build $(SMOKE_OUT)
+	$(PY) .ci/cache_fingerprint.py pre --cache $(SMOKE_CACHE) --build $(SMOKE_OUT)
 	rc=0; $(JB) build book/ --path-output $(SMOKE_OUT) $(BOOK_FLAGS) || rc=$$?; \
-	$(PY) .ci/cache_stamp.py post --build $(SMOKE_OUT) --rc $$rc; \
+	$(PY) .ci/cache_fingerprint.py post --build $(SMOKE_OUT) --rc $$rc; \
 	if [ $$rc -ne 0 ]; then echo "smoke book build FAILED (exit $$rc)" >&2; exit $$rc; fi
 	@echo "Smoke book: $(CURDIR)/$(SMOKE_HTML)/index.html"
 

@@ -7,7 +7,7 @@
        book/.jupyter_cache        full build
        book/.jupyter_cache_smoke  smoke build
    Both live outside book/_build*, so `make clean` keeps them. (The Makefile passes the same
-   folders to .ci/cache_stamp.py, which wipes a cache when the code it was executed with changes.)
+   folders to .ci/cache_fingerprint.py, which wipes a cache when the code it was executed with changes.)
 
 2. Removes duplicated inline <script> tags. Sphinx 7.4 registers an inline script added after the
    builder started (sphinx-thebe adds `const THEBE_JS_URL = ...` on env-before-read-docs) once

@@ -5,11 +5,15 @@ jupyter-cache keys an executed notebook on its cell sources only, so a change in
 pinned environment or in the shipped testbed checkpoint would leave stale outputs in the book.
 `make book` therefore brackets every build with this script:
 
-    cache_stamp.py pre  --cache book/.jupyter_cache --build book/_build
+    cache_fingerprint.py pre  --cache book/.jupyter_cache --build book/_build
     jupyter-book build ...
-    cache_stamp.py post --cache book/.jupyter_cache --build book/_build --rc $?
+    cache_fingerprint.py post --cache book/.jupyter_cache --build book/_build --rc $?
 
-pre:  hash the inputs below; if the hash differs from the one stored in the cache folder, wipe
+The inputs are the files that `vtr/fingerprint.txt` (the one list of what changes results) marks as
+changing results or pages; `cache_fingerprint.py hash` prints their digest (the publishing
+workflow's cache key).
+
+pre:  hash the inputs; if the hash differs from the one stored in the cache folder, wipe
       the cache *and* the Sphinx build folder (Sphinx only re-reads, hence re-executes, pages whose
       source changed). Also wipe the build folder if the previous build did not succeed: Sphinx
       does not repeat the warnings of pages it does not re-read, so an incremental build after a
@@ -28,28 +32,37 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-
-# What the executed outputs depend on besides the notebooks' own cells (globs, relative to REPO).
-# Add a pattern here when notebooks start reading another input that is not produced by the book.
-INPUTS = (
-    "vtr/**/*.py",
-    "requirements.lock",
-    "pyproject.toml",
-    "data/testbed/model/model.safetensors",  # optional: hashed when present
-    "data/testbed/deep/model.safetensors",
-)
-# Inside those, what no notebook executes (the command line, adapters to other tools).
-EXCLUDE = ("vtr/cli/", "vtr/integrations/")
-
-STAMP = ".vtr-inputs.json"        # in the cache folder: digest and per-file sha256
+LIST = REPO / "vtr" / "fingerprint.txt"  # the one list of what changes results
+KINDS = ("results", "pages")     # what an executed chapter shows depends on
+RECORD = ".vtr-inputs.json"       # in the cache folder: digest and per-file sha256
 OK_MARK = ".vtr-build-ok"         # in the build folder
 
 
+def read_list(path: Path = LIST) -> list[tuple[str, str]]:
+    """(path, kind) entries of the list, as `vtr.fingerprint.read_list` reads them."""
+    entries = []
+    for line in path.read_text().splitlines():
+        words = line.split("#", 1)[0].split()
+        if words:
+            entries.append((words[0], words[1]))
+    return entries
+
+
+def kind_of(name: str, entries: list[tuple[str, str]]) -> str | None:
+    """The kind of the longest entry covering `name` (a folder entry covers every file under it)."""
+    covering = [e for e in entries if name == e[0] or (e[0].endswith("/") and name.startswith(e[0]))]
+    return max(covering, key=lambda e: len(e[0]))[1] if covering else None
+
+
 def input_files() -> list[Path]:
+    entries = read_list()
     files: set[Path] = set()
-    for pattern in INPUTS:
-        files.update(p for p in REPO.glob(pattern) if p.is_file() and "__pycache__" not in p.parts
-                     and not p.relative_to(REPO).as_posix().startswith(EXCLUDE))
+    for entry, _ in entries:
+        base = REPO / entry
+        for p in (base.rglob("*") if entry.endswith("/") else [base]):
+            if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc" \
+                    and kind_of(p.relative_to(REPO).as_posix(), entries) in KINDS:
+                files.add(p)
     return sorted(files)
 
 
@@ -80,24 +93,24 @@ def _changed(old: dict[str, str], new: dict[str, str]) -> str:
 def pre(cache: Path, build: Path) -> None:
     files = file_hashes()
     digest = digest_of(files)
-    stamp = cache / STAMP
+    record = cache / RECORD
     try:
-        old = json.loads(stamp.read_text())
+        old = json.loads(record.read_text())
     except (OSError, ValueError):
         old = None
     if not old or old.get("digest") != digest:
-        why = "no stamp" if not old else f"inputs changed: {_changed(old.get('files', {}), files)}"
-        print(f"cache_stamp: {why} -> wiping {cache} and {build} (every notebook re-executes)")
+        why = "no record of the inputs" if not old else f"inputs changed: {_changed(old.get('files', {}), files)}"
+        print(f"cache_fingerprint: {why} -> wiping {cache} and {build} (every notebook re-executes)")
         shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(build, ignore_errors=True)
     elif build.exists() and not (build / OK_MARK).is_file():
-        print(f"cache_stamp: previous build did not succeed -> wiping {build} (cache kept)")
+        print(f"cache_fingerprint: previous build did not succeed -> wiping {build} (cache kept)")
         shutil.rmtree(build, ignore_errors=True)
     else:
-        print(f"cache_stamp: inputs unchanged ({digest[:12]}), cache {cache} kept")
+        print(f"cache_fingerprint: inputs unchanged ({digest[:12]}), cache {cache} kept")
     cache.mkdir(parents=True, exist_ok=True)
     # Written now: whatever the build adds to the cache is computed from these inputs.
-    stamp.write_text(json.dumps({"digest": digest, "files": files}, indent=1, sort_keys=True) + "\n")
+    record.write_text(json.dumps({"digest": digest, "files": files}, indent=1, sort_keys=True) + "\n")
     (build / OK_MARK).unlink(missing_ok=True)
 
 
