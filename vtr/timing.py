@@ -28,7 +28,7 @@ import time
 import torch
 
 from .engine import PlanPolicy, Policy, prune
-from .flops import prefill_flops
+from .flops import DecoderShape, layer_flops, prefill_flops
 from .plan import Plan
 
 
@@ -57,6 +57,37 @@ def device_info(device) -> dict:
         return {"device": str(device), "device_name": torch.cuda.get_device_name(device)}
     return {"device": "cpu", "device_name": platform.processor() or platform.machine(),
             "threads": torch.get_num_threads()}
+
+
+_VISION_FLOPS: dict = {}
+PIXEL_KEYS = ("pixel_values", "image_sizes", "image_grid_thw")
+
+
+def _vision_flops(model, inputs: dict) -> int:
+    """FLOPs of the vision tower and projector on `inputs`' images, counted once by torch's
+    FlopCounterMode (they do not depend on which tokens the decoder keeps)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    pixels = {k: inputs[k] for k in PIXEL_KEYS if k in inputs}
+    key = (id(model), tuple((k, tuple(v.shape)) for k, v in pixels.items()))
+    if key not in _VISION_FLOPS:
+        with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+            model.model.get_image_features(**pixels)
+        _VISION_FLOPS[key] = counter.get_total_flops()
+    return _VISION_FLOPS[key]
+
+
+def whole_prefill_flops(model, inputs: dict, token_counts, n_images: int) -> int:
+    """`vtr.flops.prefill_flops` for LLaVA-1.5-style models (one image, one CLIP grid); for the
+    others (AnyRes crops, Qwen2-VL, InternVL tiles) the vision tower and projector are counted on
+    the inputs' images, the decoder and LM head analytically from the per-layer token counts."""
+    if model.config.model_type == "llava":
+        return prefill_flops(model, token_counts, n_images)
+    text_cfg = model.config.get_text_config()
+    shape = DecoderShape.from_config(text_cfg)
+    counts = [int(n) for row in token_counts for n in row]
+    head = len(token_counts) * 2 * shape.hidden * text_cfg.vocab_size
+    return _vision_flops(model, inputs) + sum(layer_flops(n, shape) for n in counts) + head
 
 
 def _kv_bytes(cache) -> int:
@@ -123,12 +154,12 @@ def prefill_policies(model, inputs: dict, policies: dict[str, Policy], repeats: 
     _, s_full, out_full = _run(model, inputs, Policy(), use_cache=True)
     full_kv = _kv_bytes(out_full.past_key_values)
     n_img = inputs["input_ids"].shape[0]
-    full_flops = prefill_flops(model, s_full.last_stats["token_counts"].tolist(), n_img)
+    full_flops = whole_prefill_flops(model, inputs, s_full.last_stats["token_counts"].tolist(), n_img)
     full_peak = prefill_peak_bytes(model, inputs, Policy()) if memory else None
     rows = []
     for name, p in policies.items():
         _, s, out = _run(model, inputs, p, use_cache=True)
-        flops = prefill_flops(model, s.last_stats["token_counts"].tolist(), n_img)
+        flops = whole_prefill_flops(model, inputs, s.last_stats["token_counts"].tolist(), n_img)
         t = statistics.median(times[name])
         f = flops / full_flops
         paired = [b / m for b, m in zip(base_t, times[name])]
@@ -278,7 +309,7 @@ def generate_policies(model, inputs: dict, policies: dict[str, Policy], new_toke
     for name, p in policies.items():
         with prune(model, p) as s:
             model(**inputs, use_cache=False, logits_to_keep=1)
-        flops[name] = prefill_flops(model, s.last_stats["token_counts"].tolist(), n_img)
+        flops[name] = whole_prefill_flops(model, inputs, s.last_stats["token_counts"].tolist(), n_img)
     memory = {name: _generate_once(model, inputs, p, max(new_tokens), measure=lambda: PeakMemory(device))
               for name, p in policies.items()}
     rows = []

@@ -1,0 +1,73 @@
+"""`vtr bench` on published architectures with random weights, `--compare published`, and `vtr bench paper`."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.cli.test_commands import run
+from vtr import archs
+
+FAST = ("--layers", "1", "--vision-layers", "1", "--batch", "1", "--repeats", "1", "--warmup", "0", "--json")
+
+
+def test_unknown_architecture_is_one_line_naming_the_known_ones():
+    out = run("bench", "prefill", "--model", "arch:unknown", "--json")
+    assert out.returncode == 2
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and all(f"arch:{n}" in lines[0] for n in archs.names())
+
+
+def test_layers_need_an_architecture():
+    out = run("bench", "prefill", "--model", "random-llava-64", "--layers", "1", "--json")
+    assert out.returncode == 2 and "--layers applies to --model arch:<name> only" in out.stderr
+
+
+@pytest.mark.slow
+def test_llava_1_5_7b_reports_its_width_and_tokens():
+    out = run("bench", "prefill", "--model", "arch:llava-1.5-7b", "--keep", "0.25", *FAST)
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    spec = archs.spec("llava-1.5-7b")
+    v = spec["config"]["vision_config"]
+    assert row["hidden_size"] == spec["config"]["text_config"]["hidden_size"]
+    assert row["n_vision"] == (v["image_size"] // v["patch_size"]) ** 2
+    assert row["n_layers"] == 1 and "random" in row["weights"] and row["device"] == "cpu"
+    assert 0 < row["prefill_peak_ratio"] < 1
+
+
+@pytest.mark.slow
+def test_llava_next_reports_the_anyres_count_of_its_prompt_image():
+    out = run("bench", "prefill", "--model", "arch:llava-next-vicuna-7b", "--keep", "0.25", *FAST)
+    assert out.returncode == 0, out.stderr
+    (row,) = json.loads(out.stdout)
+    side = archs.spec("llava-next-vicuna-7b")["config"]["vision_config"]["image_size"] // 14
+    assert row["n_vision"] > 4 * side * side  # the base image and four tiles at least
+
+
+def test_compare_published_on_a_sized_random_model():
+    out = run("bench", "prefill", "--model", "random-llava-64", "--compare", "published", "--keep", "0.25",
+              "--layer", "2", "--batch", "2", "--repeats", "1", "--warmup", "0", "--json")
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["same_tokens"] is True and res["device"] == "cpu"
+    assert [r["strategy"] for r in res["rows"]] == ["vtr", "fastv_eager", "rerun_hook"]
+    for r in res["rows"]:
+        assert {"speedup", "efficiency", "prefill_peak_bytes", "prefill_peak_ratio"} <= set(r)
+
+
+@pytest.mark.slow
+def test_paper_command_runs_end_to_end_on_cpu(tmp_path):
+    path = tmp_path / "paper.json"
+    out = run("bench", "paper", "--models", "llava-1.5-7b", "--batch-one", "--layers", "2", "--vision-layers", "1",
+              "--new-tokens", "2", "--repeats", "1", "--warmup", "0", "--psigmoid", "0.5,10,0.05",
+              "--gsearch-rates", "1,1,0.5,0.25", "--out", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    res = json.loads(path.read_text())
+    assert {"device", "date", "command", "vtr_version"} <= set(res)
+    (setup,) = res["results"]
+    names = [p["name"] for p in setup["prefill"]]
+    assert any(n.startswith("FastV") for n in names) and any(n.startswith("VisionZip") for n in names)
+    assert "P-Sigmoid 0.125" in names and "G-Search (searched shape)" in names
+    assert {g["new_tokens"] for g in setup["generate"]} == {2}
+    assert path.with_suffix(".png").stat().st_size > 0
