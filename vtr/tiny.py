@@ -142,3 +142,61 @@ def build_sized(image_size: int = 96, patch: int = 8, hidden: int = 512, layers:
     model = LlavaForConditionalGeneration(cfg)
     model.set_attn_implementation("sdpa")
     return model.eval()
+
+
+# ------------------------------------------------------------------ checkpoint folders
+# A word-level vocabulary of exactly VOCAB ids: the words of the benchmark fixtures' prompts, the
+# image placeholder at IMAGE_TOKEN, fillers elsewhere. Nothing is downloaded.
+WORDS = ("USER ASSISTANT : ? . , Is there a in the image Answer question using single word or phrase "
+         "yes no Yes No not snowboard person dog car bus cake").split()
+CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}USER: {% for c in m['content'] %}"
+                 "{% if c['type'] == 'image' %}<image>\n{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+                 "{% endfor %} {% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}")
+# The families whose processors transformers builds without torchvision. Qwen2-VL's and InternVL's
+# processors hold a video processor that imports torchvision, which has no CPU build beside this
+# torch on PyPI; the engine's tests run those families from `build` and `make_inputs` instead.
+CHECKPOINT_ARCHITECTURES = ("llava", "llava_next")
+
+
+def _tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<pad>": PAD, "<s>": 1, "</s>": 2, "<unk>": 3}
+    for w in WORDS:
+        vocab[w] = len(vocab)
+    while len(vocab) < VOCAB:
+        vocab["<image>" if len(vocab) == IMAGE_TOKEN else f"w{len(vocab)}"] = len(vocab)
+    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.Whitespace()
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>", additional_special_tokens=["<image>"], padding_side="left")
+
+
+def processor(arch: str = "llava", image_size: int = 32, patch: int = 8):
+    """The processor of a `build(arch)` model, made offline: CLIP-style image processing at the tiny
+    image size (LLaVA-NeXT: its AnyRes grid), the word-level tokenizer, a LLaVA-style chat template."""
+    from transformers import LlavaNextProcessor, LlavaProcessor
+    from transformers.models.clip.image_processing_pil_clip import CLIPImageProcessorPil
+    from transformers.models.llava_next.image_processing_pil_llava_next import LlavaNextImageProcessorPil
+
+    size = {"shortest_edge": image_size}
+    crop = {"height": image_size, "width": image_size}
+    common = dict(tokenizer=_tokenizer(), patch_size=patch, vision_feature_select_strategy="default",
+                  num_additional_image_tokens=1, chat_template=CHAT_TEMPLATE)
+    if arch == "llava":
+        return LlavaProcessor(image_processor=CLIPImageProcessorPil(size=size, crop_size=crop), **common)
+    if arch == "llava_next":
+        grid = [[image_size, image_size], [image_size, 2 * image_size], [2 * image_size, image_size]]
+        images = LlavaNextImageProcessorPil(size=size, crop_size=crop, image_grid_pinpoints=grid)
+        return LlavaNextProcessor(image_processor=images, **common)
+    raise ValueError(f"no offline processor for {arch!r}; expected one of {CHECKPOINT_ARCHITECTURES}")
+
+
+def save_checkpoint(arch: str, folder, layers: int = 4, seed: int = 0):
+    """A HuggingFace checkpoint folder of `build(arch)` and its processor (`save_pretrained`)."""
+    model = build(arch, seed=seed, layers=layers)
+    model.save_pretrained(folder)
+    processor(arch).save_pretrained(folder)
+    return folder

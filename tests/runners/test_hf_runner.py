@@ -1,8 +1,9 @@
 """`vtr.runners.hf`: a real HuggingFace checkpoint folder, end to end, offline.
 
-A tiny random-init LLaVA (`vtr.tiny.build("llava")`) plus a processor made here without any
-download (CLIP image processor at the tiny image size, a word-level tokenizer whose `<image>` id is
-the model's image token, a LLaVA-style chat template) are saved with `save_pretrained`, then the
+A tiny random-init LLaVA (`vtr.tiny.build("llava")`) plus a processor made without any download
+(`vtr.tiny.processor`: CLIP image processing at the tiny image size, a word-level tokenizer whose
+`<image>` id is the model's image token, a LLaVA-style chat template) are saved with
+`save_pretrained` (`vtr.tiny.save_checkpoint`), then the
 CLI evaluates the folder on the POPE fixture under FastV. `make_checkpoint` is shared with
 tests/test_distributed.py.
 """
@@ -22,43 +23,9 @@ from vtr import tiny
 from tests.benchmarks.fixtures import write_pope
 
 VTR = Path(sys.executable).with_name("vtr")
-CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}USER: {% for c in m['content'] %}"
-                 "{% if c['type'] == 'image' %}<image>\n{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
-                 "{% endfor %} {% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}")
-WORDS = ("USER ASSISTANT : ? . , Is there a in the image Answer question using single word or phrase "
-         "yes no Yes No not snowboard person dog car bus cake").split()
-
-
-def make_processor(image_size: int = 32, patch: int = 8):
-    """LlavaProcessor over a WordLevel tokenizer of exactly tiny.VOCAB ids, `<image>` = tiny.IMAGE_TOKEN."""
-    from tokenizers import Tokenizer, models, pre_tokenizers, processors
-    from transformers import CLIPImageProcessor, LlavaProcessor, PreTrainedTokenizerFast
-
-    vocab = {"<pad>": tiny.PAD, "<s>": 1, "</s>": 2, "<unk>": 3}
-    for w in WORDS:
-        vocab[w] = len(vocab)
-    while len(vocab) < tiny.VOCAB:  # filler words up to the model's vocabulary, <image> at its id
-        vocab["<image>" if len(vocab) == tiny.IMAGE_TOKEN else f"w{len(vocab)}"] = len(vocab)
-    assert vocab["<image>"] == tiny.IMAGE_TOKEN and len(vocab) == tiny.VOCAB
-    tk = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
-    tk.pre_tokenizer = pre_tokenizers.Whitespace()
-    tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
-    tok = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                  unk_token="<unk>", additional_special_tokens=["<image>"], padding_side="left")
-    images = CLIPImageProcessor(size={"shortest_edge": image_size},
-                                crop_size={"height": image_size, "width": image_size})
-    return LlavaProcessor(image_processor=images, tokenizer=tok, patch_size=patch,
-                          vision_feature_select_strategy="default", num_additional_image_tokens=1,
-                          chat_template=CHAT_TEMPLATE)
-
-
 def make_checkpoint(folder: Path) -> Path:
     """Save the tiny LLaVA + its processor as a HuggingFace checkpoint folder."""
-    model = tiny.build("llava")
-    assert model.config.text_config.vocab_size >= tiny.VOCAB
-    model.save_pretrained(folder)
-    make_processor().save_pretrained(folder)
-    return folder
+    return tiny.save_checkpoint("llava", folder)
 
 
 def run_cli(*args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -10,12 +10,14 @@ from __future__ import annotations
 from typing import Callable
 
 from ..errors import InputError
-from . import gqa, mmbench, mme, pope, scienceqa, textvqa, vqav2
+from . import gqa, mmbench, mme, pope, scienceqa, suite, textvqa, vqav2
 from .jsonl import Sample, Split
 
 MODULES = {m.NAME: m for m in (gqa, pope, mme, textvqa, scienceqa, mmbench, vqav2)}
 READERS: dict[str, Callable[..., Split]] = {name: m.read for name, m in MODULES.items()}
 SCORERS: dict[str, Callable[..., dict]] = {name: m.score for name, m in MODULES.items()}
+# a profile's reported questions of several benchmarks in one split (`suite.join`), scored per benchmark
+SCORERS[suite.NAME] = suite.score
 
 
 def _lookup(table: dict, name: str):

@@ -322,8 +322,9 @@ CLAIMS = (rank_claim, nested_claim, greedy_claim, gsearch_claim, sshape_claim, p
 MODEL_FREE = (greedy_claim, tokenpacker_claim, generality_claim)
 
 
-def headline(models=R.MODELS) -> list[Claim]:
-    """Every claim, measured and judged on each testbed of `models`."""
+def headline(models=None) -> list[Claim]:
+    """Every claim, measured and judged on each model of `models` (default: the profile's)."""
+    models = models or R.models()
     out = []
     for check in CLAIMS:
         if check in MODEL_FREE:
@@ -337,14 +338,16 @@ def headline(models=R.MODELS) -> list[Claim]:
     return out
 
 
-def depth_changes(table: list[Claim], models=R.MODELS) -> list[Claim]:
-    """The claims whose verdict differs between the testbeds of `models`."""
+def depth_changes(table: list[Claim], models=None) -> list[Claim]:
+    """The claims whose verdict differs between the models of `models` (default: the profile's)."""
+    models = models or R.models()
     return [c for c in table if len({c.results[m][1] for m in models}) > 1]
 
 
-def verdicts_md(*checks, models=R.MODELS) -> str:
+def verdicts_md(*checks, models=None) -> str:
     """The headline rows of `checks` (claim functions) as a MyST list, for a chapter to show beside
     its own tables: the same functions, hence the same numbers and verdicts, as the headline."""
+    models = models or R.models()
     lines = []
     for check in checks:
         if check in MODEL_FREE:

@@ -1,8 +1,12 @@
-"""The book's experiments on the testbed, each computed once and saved (load-or-compute).
+"""The book's experiments on the active profile's models, each computed once and saved
+(load-or-compute).
 
 Every chapter and the introduction's headline table call these; whichever page executes first
-computes a result, the others read the saved JSON. Results live in `vtr.paths.results_dir()`,
-whose name carries a hash of the code and weights, so nothing computed by other code is reused.
+computes a result, the others read the saved JSON. Results live in `vtr.paths.results_dir()`, one
+folder per profile, whose name carries a hash of the code and weights, so nothing computed by other
+code is reused. The profile (`vtr.experiments.profiles`) decides the models (`models()`), the
+reported questions (one split; on a benchmark profile its families are the benchmarks) and the
+questions the searches decide on; functions that only make sense on the testbed say so.
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import numpy as np
 
 from .. import analysis
 from ..experiments import evaluations, policies, runners, searches, store
+from ..experiments.metrics import per_question
 from .definitions import sparsevlm_budgets
 from ..experiments.sizes import size
 from ..paths import data_dir
@@ -24,18 +29,36 @@ TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "vis
 TOLERANCE = 0.005
 # the field's budgets (SparseVLM's 192 / 128 / 64 of 576 tokens per layer) as mean keep rates
 FIELD_BUDGETS = sparsevlm_budgets()
-# The two shipped testbeds (`vtr.paths.TESTBEDS`): the 8-layer model every chapter starts from, and
-# the 16-layer one the depth-sensitive findings are measured on as well.
-MODELS = ("testbed", "testbed-deep")
+
+
+def models() -> list[str]:
+    """The active profile's models: on the testbed profile the two shipped testbeds (the 8-layer
+    model every chapter starts from, and the 16-layer one the depth-sensitive findings are measured
+    on as well); on a benchmark profile its checkpoints, in the profile file's order."""
+    return runners.models()
+
+
+def first_model() -> str:
+    """The model the single-model analyses use (the 8-layer testbed on the testbed profile)."""
+    return models()[0]
+
+
+def is_testbed() -> bool:
+    """True on the testbed profile: its procedural benchmark, training logs and probes exist."""
+    from ..experiments import profiles
+
+    return profiles.current().is_testbed
 
 
 def named(base: str, model: str) -> str:
-    """Results-folder name of a book result for `model` (the 8-layer testbed's names carry no suffix)."""
-    return base if model == "testbed" else f"{base}_{model}"
+    """Results-folder name of a book result for `model` (the first model's names carry no suffix)."""
+    model = model or first_model()
+    return base if model == first_model() else f"{base}_{model}"
 
 
-def n_layers(model: str = "testbed") -> int:
-    runner, _ = runners.testbed("val", model)
+def n_layers(model: str | None = None) -> int:
+    model = model or first_model()
+    runner, _ = runners.get("val", model)
     return runner.model.config.get_text_config().num_hidden_layers
 
 
@@ -50,19 +73,29 @@ def cached(name: str, compute):
     return value
 
 
-# ------------------------------------------------------------------ chapter 2: the testbed
-def testbed_accuracy(model: str = "testbed") -> dict:
+# ------------------------------------------------------------------ chapter 2: the model unpruned
+def testbed_accuracy(model: str | None = None) -> dict:
+    """The unpruned model on the reported questions, overall and per family (per benchmark on a
+    benchmark profile), with the image and with a blank image of the same size; on the testbed also
+    the answer prior (always the family's most frequent test answer)."""
+    model = model or first_model()
+
     def compute():
+        from ..evaluation import evaluate
+        from ..testbed.score import with_blank
+
+        # the unpruned run is the run file every experiment shares, and the test images' features
+        # stay in its runner's cache
+        runner, split = runners.get("test", model)
+        real = evaluations.eval_method(runner, split, "full", None, experiment="testbed", progress=False,
+                                       measure_speed=False)
+        if not is_testbed():
+            blank = evaluate(runner, split, batch_size=runner.batch_size, progress=False, blank=True)["metrics"]
+            return {**with_blank(real, blank), "prior": None}
         from ..testbed.score import accuracy
         from ..testbed.tasks import answer_space
 
-        # what `vtr testbed eval --split test` prints, from the book's runner: the unpruned run is
-        # the run file every experiment shares, and the test images' features stay in its cache
-        runner, split = runners.testbed("test", model)
-        real = evaluations.eval_method(runner, split, "full", None, experiment="testbed", progress=False,
-                                       measure_speed=False)
-        res = accuracy(runner, split, progress=False, real=real)
-        # answer prior: accuracy of always giving the family's most frequent test answer
+        res = accuracy(runner, split, progress=False, real=real)  # what `vtr testbed eval --split test` prints
         majority = {}
         for fam in answer_space():
             answers = [s.answer for s in split.samples if s.family == fam]
@@ -106,7 +139,8 @@ def heldout_rows(records: list[dict]) -> list[dict]:
 
 
 def target_attention() -> dict:
-    """Where the trigger (and the text tokens) look, per layer, when asked about one named object."""
+    """Where the trigger (and the text tokens) look, per layer, when asked about one named object
+    (testbed profile only: its generator draws the object regions the probe needs)."""
     def compute():
         from ..models import load
         from ..testbed.probes import attribute_regions
@@ -121,9 +155,11 @@ def target_attention() -> dict:
 
 
 # ------------------------------------------------------------------ chapter 3: rank consistency
-def rank_consistency(model: str = "testbed") -> dict:
+def rank_consistency(model: str | None = None) -> dict:
+    model = model or first_model()
+
     def compute():
-        runner, split = runners.testbed("val", model)
+        runner, split = runners.get("val", model)
         split = split.subset(size("rank_questions"))
         out = {"n": len(split)}
         for query in ("last", "text_mean"):
@@ -151,19 +187,22 @@ def tau_excluding_first(rc: dict, query: str = "last") -> float:
 
 
 # ------------------------------------------------------------------ chapter 4: G-Search
-def gsearch_queries(model: str = "testbed") -> tuple[str, ...]:
+def gsearch_queries(model: str | None = None) -> tuple[str, ...]:
     """Queries G-Search runs with: both on the 8-layer testbed (chapter 4 compares them), the main
     one (the last prompt token) on the deeper testbed, whose search costs twice as much per layer."""
-    return ("last", "text_mean") if model == "testbed" else ("last",)
+    model = model or first_model()
+    return ("last", "text_mean") if model == first_model() else ("last",)
 
 
-def gsearch(model: str = "testbed") -> dict:
+def gsearch(model: str | None = None) -> dict:
     """{query: {"search": the saved search, "test": its test record}, "full": the unpruned record}.
     The search is saved once (`searches.run_gsearch`); this result names it."""
+    model = model or first_model()
+
     def compute():
-        runner, val = runners.testbed("val", model)
-        _, test = runners.testbed("test", model)
-        _, extra = runners.testbed("val-extra", model)
+        runner, val = runners.get("val", model)
+        _, test = runners.get("test", model)
+        _, extra = runners.get("val-extra", model)
         out = {}
         for query in gsearch_queries(model):
             g = searches.run_gsearch(runner, val, TOLERANCE, query=query, progress=False, extra=extra)
@@ -186,23 +225,26 @@ def _saved_name(search: dict) -> str:
 
 
 # ------------------------------------------------------------------ chapter 5: P-Sigmoid and the methods table
-def psigmoid(budget: float, query: str = "last", model: str = "testbed") -> dict:
+def psigmoid(budget: float, query: str = "last", model: str | None = None) -> dict:
     """The P-Sigmoid search at `budget` (mean keep rate), started from G-Search's plan; saved once
     by `searches.run_psigmoid`, read back from there."""
+    model = model or first_model()
     saved = store.load_json(searches.search_name("psigmoid", query, searches.SEARCH_SOURCE, budget,
                                                       model=model))
     if saved is not None:
         return saved
-    runner, val = runners.testbed("val", model)
+    runner, val = runners.get("val", model)
     g = gsearch(model)[query]["search"]
     init = Plan(tuple(g["plan"]), g["n_vision"])
     return searches.run_psigmoid(runner, val, budget, init_plan=init, query=query, progress=False)
 
 
-def methods_table(model: str = "testbed") -> list[dict]:
+def methods_table(model: str | None = None) -> list[dict]:
     """Every method at every budget on the test split (one record each, in the results store)."""
+    model = model or first_model()
+
     def compute():
-        runner, test = runners.testbed("test", model)
+        runner, test = runners.get("test", model)
         recs = [evaluations.eval_method(runner, test, "full", None, experiment="table", progress=False,
                                         measure_speed=False)]
         for budget in BUDGETS:
@@ -217,28 +259,35 @@ def methods_table(model: str = "testbed") -> list[dict]:
     return cached(named("methods_table", model), compute)["records"]
 
 
-def methods_speed(model: str = "testbed") -> dict:
+def methods_speed(model: str | None = None) -> dict:
     """Prefill speedup of every method of the table, timed together at each budget: one interleaved
     run per budget (every round times the unpruned model and then each method on the same batch),
     so the methods of one table row group are measured under the same machine load, with the
     range of their paired per-round ratios (`vtr.timing.prefill_policies`). G-Search's plan is timed
     in a run of its own, under "searched"."""
+    model = model or first_model()
+
     def compute():
         from .. import timing
         from ..plan import PlanError
 
-        runner, test = runners.testbed("test", model)
+        runner, test = runners.get("test", model)
         inputs = runner.inputs(test.samples[:size("speed_batch")], test)
+        # a method the model cannot run (encoder-side reduction on LLaVA-NeXT's crops): its table
+        # record says why, and it is not timed
+        failed = {(r["method"], r["budget"]) for r in methods_table(model) if "error" in r}
         out = {}
         for budget in BUDGETS:
             psigmoid(budget, model=model)  # its plan is read from the saved search: make sure it exists
-            policies = {}
+            chosen = {}
             for name in TABLE_METHODS:
+                if (name, budget) in failed:
+                    continue
                 try:
-                    policies[name] = policies.policy_for(runner, test, name, budget)
+                    chosen[name] = policies.policy_for(runner, test, name, budget)
                 except (PlanError, ValueError):  # infeasible at this budget: the table says why
                     continue
-            out[str(budget)] = timing.prefill_policies(runner.model, inputs, policies,
+            out[str(budget)] = timing.prefill_policies(runner.model, inputs, chosen,
                                                        repeats=size("table_speed_repeats"))
         gsearch(model)  # G-Search's plan (no budget: it finds its own), timed the same way
         out["searched"] = timing.prefill_policies(
@@ -250,13 +299,14 @@ def methods_speed(model: str = "testbed") -> dict:
 
 def _field_psigmoid(budget: float, model: str):
     """P-Sigmoid's search at a field budget, or None where no plan meets it (the table says so)."""
+    model = model or first_model()
     try:
         return psigmoid(budget, model=model)
     except ValueError:
         return None
 
 
-def field_table(model: str = "testbed") -> dict:
+def field_table(model: str | None = None) -> dict:
     """The methods at the field's budgets, on test, two ways:
 
     - "keep": every method of the table at the mean keep rates of SparseVLM's tables
@@ -269,8 +319,10 @@ def field_table(model: str = "testbed") -> dict:
     Each record carries `field` (the keep rate of its row group). A method that cannot meet a
     budget has a record with its `error`. P-Sigmoid's targets come from its search on val, never
     from test."""
+    model = model or first_model()
+
     def compute():
-        runner, test = runners.testbed("test", model)
+        runner, test = runners.get("test", model)
         full = evaluations.eval_method(runner, test, "full", None, experiment="table", progress=False,
                                        measure_speed=False)
         keep, matched, targets = [full], [full], {}
@@ -303,23 +355,25 @@ def field_table(model: str = "testbed") -> dict:
     return cached(named("field_table", model), compute)
 
 
-def field_speed(model: str = "testbed") -> dict:
+def field_speed(model: str | None = None) -> dict:
     """Prefill speedup of every row of `field_table`, one interleaved run per row group (as
     `methods_speed`), keyed "keep <budget>" and "matched <budget>" (`field_group`)."""
+    model = model or first_model()
+
     def compute():
         from .. import timing
 
-        runner, test = runners.testbed("test", model)
+        runner, test = runners.get("test", model)
         table = field_table(model)
         inputs = runner.inputs(test.samples[:size("speed_batch")], test)
         out = {}
         for way in ("keep", "matched"):
             for field in FIELD_BUDGETS:
                 rows = [r for r in table[way] if r.get("field") == field and "error" not in r]
-                policies = {r["method"]: policies.policy_for(runner, test, r["method"], r["budget"], r["kind"])
+                chosen = {r["method"]: policies.policy_for(runner, test, r["method"], r["budget"], r["kind"])
                             for r in rows}
-                if policies:
-                    out[field_group(way, field)] = timing.prefill_policies(runner.model, inputs, policies,
+                if chosen:
+                    out[field_group(way, field)] = timing.prefill_policies(runner.model, inputs, chosen,
                                                                            repeats=size("table_speed_repeats"))
         return {"groups": out, "batch": size("speed_batch")}
     return cached(named("field_speed", model), compute)
@@ -331,8 +385,9 @@ def field_group(way: str, field: float) -> str:
 
 
 def stored_record(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0,
-                  model: str = "testbed") -> dict:
+                  model: str | None = None) -> dict:
     """The latest summary record of an evaluation in the results store (a testbed's test split)."""
+    model = model or first_model()
     found = store.find(store.load(experiment=experiment), method=method, budget=budget, kind=kind, seed=seed,
                          model=model, split="test")
     if not found:
@@ -347,15 +402,16 @@ def correct(record: dict, families=None) -> np.ndarray:
     from ..evaluation import read_run
     from ..paths import results_dir
 
-    _, split = runners.testbed("test", record.get("model", "testbed"))
+    _, split = runners.get("test", record.get("model") or first_model())
     preds = {sid: r["pred"] for sid, r in read_run(results_dir() / record["run_file"]).items()}
     keep = [s for s in split.samples if families is None or s.family in families]
-    return np.array([preds[s.id] == s.answer for s in keep], dtype=float)
+    return np.array(per_question(keep, [preds[s.id] for s in keep]), dtype=float)
 
 
 def per_sample_correct(experiment: str, method: str, budget, kind: str = "keep", seed: int = 0,
-                       model: str = "testbed") -> np.ndarray:
+                       model: str | None = None) -> np.ndarray:
     """`correct` of a stored evaluation (for bootstrap intervals)."""
+    model = model or first_model()
     return correct(stored_record(experiment, method, budget, kind, seed, model))
 
 
@@ -367,7 +423,7 @@ def score_sources() -> dict:
     from ..scores import SCORE_SOURCES
 
     def compute():
-        runner, test = runners.testbed("test")
+        runner, test = runners.get("test")
         rows = []
         for method, budgets, default in (("gsearch", (None,), searches.SEARCH_SOURCE),
                                          ("fastv", BUDGETS, "previous"), ("pdrop", BUDGETS, "current")):
@@ -396,13 +452,22 @@ def score_sources() -> dict:
 
 # ------------------------------------------------------------------ chapter 6: CLS similarity / knee
 CLS_SHARE = 0.22  # the CLS-knee paper's average share of kept tokens
-def cls_knee(model: str = "testbed") -> dict:
+def cls_knee(model: str | None = None) -> dict:
+    """CLS-similarity curves on val and the CLS-knee method on test (two stages, stage 1 alone, every
+    knee detector, stage 1 at the paper's share). A model whose vision tokens are not one image's
+    patch tokens (LLaVA-NeXT's crops) gives {"unsupported": the reason} instead."""
+    model = model or first_model()
+
     def compute():
+        from ..engine import UnsupportedInput
         from ..methods.cls_knee import DETECTORS
 
-        runner, test = runners.testbed("test", model)
-        _, val = runners.testbed("val", model)
-        curves = analysis.cls_curves(runner, val.subset(size("cls_questions")))
+        runner, test = runners.get("test", model)
+        _, val = runners.get("val", model)
+        try:
+            curves = analysis.cls_curves(runner, val.subset(size("cls_questions")))
+        except UnsupportedInput as err:
+            return {"unsupported": str(err)}
         srt = -np.sort(-curves, axis=1)
         knees = {name: [int(det(row)) for row in srt] for name, det in DETECTORS.items()}
         two = evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False)
@@ -423,10 +488,12 @@ def cls_knee(model: str = "testbed") -> dict:
 
 
 # ------------------------------------------------------------------ chapter 7: DyVTE
-def vtw_sweep(model: str = "testbed") -> dict:
+def vtw_sweep(model: str | None = None) -> dict:
     """Accuracy on val when every vision token is removed before layer l, for each l (+ full)."""
+    model = model or first_model()
+
     def compute():
-        runner, val = runners.testbed("val", model)
+        runner, val = runners.get("val", model)
         L = runner.model.config.get_text_config().num_hidden_layers
         score = searches.val_scorer(runner, val)
         acc = {l: score(Plan.drop_at(L, runner.n_vision, l, 0)) for l in range(0, L + 1)}
@@ -434,24 +501,28 @@ def vtw_sweep(model: str = "testbed") -> dict:
     return cached(named("vtw_sweep", model), compute)
 
 
-def three_stages(model: str = "testbed") -> list[dict]:
+def three_stages(model: str | None = None) -> list[dict]:
+    model = model or first_model()
+
     def compute():
-        runner, val = runners.testbed("val", model)
+        runner, val = runners.get("val", model)
         return {"rows": analysis.attention_mass(runner, val.subset(size("stage_questions")), progress=False)}
     return cached(named("three_stages", model), compute)["rows"]
 
 
-def routers_path(seed: int, model: str = "testbed"):
+def routers_path(seed: int, model: str | None = None):
     """The book's routers live with its results (stamped by code and weights): routers trained for
     another checkpoint, or on the smoke build's 96 questions, are never picked up by a full build."""
+    model = model or first_model()
     from ..paths import results_dir
 
     return results_dir() / f"{named('dyvte_routers', model)}_seed{seed}.safetensors"
 
 
-def dyvte_routers(seed: int, model: str = "testbed") -> dict:
+def dyvte_routers(seed: int, model: str | None = None) -> dict:
     """Train (or load) the routers of one seed. Routers saved by another configuration (model,
     weights, seed, questions, code: `dyvte_train.fingerprint`) are refused, naming what differs."""
+    model = model or first_model()
     from .. import fingerprint as fp
     from ..journal import write_atomic
     from ..methods import dyvte_train
@@ -459,11 +530,8 @@ def dyvte_routers(seed: int, model: str = "testbed") -> dict:
     path = routers_path(seed, model)
     path.parent.mkdir(parents=True, exist_ok=True)
     info_path = path.with_suffix(".json")
-    from ..testbed.train import heldout_split
-
-    runner, _ = runners.testbed("val", model)
-    # training questions from the training generator (seeds 100+: disjoint from val and test)
-    questions = heldout_split(size("router_questions"), seed=100 + seed)
+    runner, _ = runners.get("val", model)
+    questions = runners.train_questions(seed)
     stamp = dyvte_train.fingerprint(runner, questions, seed)
     if path.exists() and info_path.exists():
         info = json.loads(info_path.read_text())
@@ -474,9 +542,11 @@ def dyvte_routers(seed: int, model: str = "testbed") -> dict:
     return info
 
 
-def dyvte(model: str = "testbed") -> dict:
+def dyvte(model: str | None = None) -> dict:
+    model = model or first_model()
+
     def compute():
-        runner, test = runners.testbed("test", model)
+        runner, test = runners.get("test", model)
         seeds = size("router_seeds")
         out = {"seeds": {}}
         for seed in seeds:
@@ -507,7 +577,7 @@ def efficiency() -> dict:
 
         from .. import timing, tiny
 
-        runner, test = runners.testbed("test")
+        runner, test = runners.get("test")
         L = runner.model.config.get_text_config().num_hidden_layers
         keeps = [1.0, 0.75, 0.5, 0.25, 0.125, 0.0]
         batch = size("efficiency_batch")
@@ -537,14 +607,16 @@ def efficiency() -> dict:
 GENERATION_METHODS = ("fastv", "pdrop")  # plan-based methods timed end to end at every budget
 
 
-def generation(model: str = "testbed") -> dict:
+def generation(model: str | None = None) -> dict:
     """End-to-end generation of one testbed (`vtr.timing.generate`): FastV and PyramidDrop at every
     budget (G-Search's plan too on the 8-layer testbed), one interleaved run per output length."""
+    model = model or first_model()
+
     def compute():
         from .. import timing
         from ..plan import PlanError
 
-        runner, test = runners.testbed("test", model)
+        runner, test = runners.get("test", model)
         info = searches.info_for(runner, test)
         plans, skipped = {}, []
         for budget in BUDGETS:
@@ -553,18 +625,19 @@ def generation(model: str = "testbed") -> dict:
                     plans[f"{name} {budget}"] = policies.policy_for(runner, test, name, budget).plan
                 except PlanError as err:  # reported, not hidden
                     skipped.append(f"{name} at {budget}: {err}")
-        if model == "testbed":
+        if model == first_model():
             plans["gsearch"] = Plan(tuple(gsearch()["last"]["search"]["plan"]), info.n_vision)
         inputs = runner.inputs(test.samples[:size("generate_batch")], test)
         rows = timing.generate(runner.model, inputs, plans, list(size("generate_new_tokens")),
                                repeats=size("generate_repeats"))
         return {"rows": rows, "skipped": skipped, "batch": size("generate_batch"), "model": model,
                 "n_layers": info.n_layers}
-    return cached("generation" if model == "testbed" else f"generation_{model}", compute)
+    return cached(named("generation", model), compute)
 
 
-def paired_difference(experiment: str, a: str, b: str, budget, kind: str = "keep", model: str = "testbed") -> dict:
+def paired_difference(experiment: str, a: str, b: str, budget, kind: str = "keep", model: str | None = None) -> dict:
     """Bootstrap CI of accuracy(a) - accuracy(b) on the same test questions."""
+    model = model or first_model()
     return analysis.paired_bootstrap(per_sample_correct(experiment, a, budget, kind, model=model),
                                      per_sample_correct(experiment, b, budget, kind, model=model))
 

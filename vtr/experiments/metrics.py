@@ -9,3 +9,13 @@ def headline(metrics: dict) -> float | None:
         if key in metrics:
             return metrics[key]
     return None
+
+
+def per_question(samples, predictions: list[str]) -> list[float]:
+    """Each question's score in [0, 1], in order: the testbed's exact answer, or on a profile's
+    joined benchmarks each benchmark's own per-question rule (`vtr.benchmarks.suite.hits`)."""
+    from ..benchmarks import suite
+
+    if samples and "benchmark" in samples[0].meta:
+        return suite.hits(samples, predictions)
+    return [float(p == s.answer) for s, p in zip(samples, predictions)]

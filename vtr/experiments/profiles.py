@@ -11,7 +11,7 @@ One notion, chosen by `VTR_PROFILE` (default `testbed`):
 
 A profile file (template: `book/paper_profile.example.yaml`)::
 
-    models:                      # name: checkpoint folder, or {path, dtype, device}
+    models:                      # name: checkpoint folder, or {path, dtype, device, max_new_tokens, batch_size}
       llava-1.5-7b: {path: /data/hf/llava-1.5-7b-hf, dtype: bfloat16, device: cuda}
     benchmarks:                  # name (vtr.benchmarks): the official files of the reported questions
       pope: /data/bench/pope
@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import InputError
@@ -54,6 +55,8 @@ class ModelEntry:
     path: Path
     dtype: str = "auto"
     device: str | None = None
+    max_new_tokens: int = 16   # greedy answer length cap (the benchmarks ask for a word or a phrase)
+    batch_size: int = 16       # questions per generate() call
 
     def cli_args(self) -> list[str]:
         args = ["--model", str(self.path), "--dtype", self.dtype]
@@ -196,14 +199,19 @@ def parse(data: dict, base: Path = Path("."), source: Path | None = None, profil
     models = {}
     for key, entry in (data.get("models") or {}).items():
         entry = {"path": entry} if isinstance(entry, (str, Path)) else dict(entry or {})
-        bad = set(entry) - {"path", "dtype", "device"}
+        bad = set(entry) - {"path", "dtype", "device", "max_new_tokens", "batch_size"}
         if bad or "path" not in entry:
-            raise ProfileError(f"{where}: model {key!r} needs 'path' (and optional dtype, device); "
-                               f"got keys {sorted(entry)}")
+            raise ProfileError(f"{where}: model {key!r} needs 'path' (and optional dtype, device, max_new_tokens, "
+                               f"batch_size); got keys {sorted(entry)}")
+        for count in ("max_new_tokens", "batch_size"):
+            value = entry.get(count, 16)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ProfileError(f"{where}: model {key!r} {count} {value!r} must be a positive integer")
         dtype = str(entry.get("dtype", "auto"))
         if dtype not in DTYPES:
             raise ProfileError(f"{where}: model {key!r} dtype {dtype!r}; expected one of {DTYPES}")
-        models[str(key)] = ModelEntry(str(key), _path(entry["path"], base), dtype, entry.get("device"))
+        models[str(key)] = ModelEntry(str(key), _path(entry["path"], base), dtype, entry.get("device"),
+                                      entry.get("max_new_tokens", 16), entry.get("batch_size", 16))
     benchmarks = {}
     for key, folder in (data.get("benchmarks") or {}).items():
         if key not in MODULES:
@@ -248,7 +256,7 @@ def load(path: Path | str | None = None, check: bool = True, profile: str = "pap
 
 def current(check: bool = True) -> Profile:
     """The active profile: the testbed, the paper profile read from $VTR_PROFILE_FILE, or the tiny one
-    (written on first use)."""
+    (written on first use). Read and checked once per process and profile file version."""
     which = name()
     if which == "testbed":
         from ..paths import TESTBEDS, benchmark_dir, testbed_model_dir
@@ -258,5 +266,17 @@ def current(check: bool = True) -> Profile:
     if which == "tiny":
         from .tiny import profile_file
 
-        return load(profile_file(), check, profile="tiny")
-    return load(check=check)
+        path = profile_file()
+    else:
+        path = os.environ.get("VTR_PROFILE_FILE")
+        if not path:
+            raise ProfileError("VTR_PROFILE=paper needs VTR_PROFILE_FILE=<profile.yaml> (models and benchmark "
+                               "folders; template: book/paper_profile.example.yaml)")
+    path = Path(path)
+    stamp = path.stat().st_mtime_ns if path.is_file() else None
+    return _read(str(path), stamp, check, which)
+
+
+@lru_cache(maxsize=8)
+def _read(path: str, stamp, check: bool, which: str) -> Profile:
+    return load(path, check, profile=which)

@@ -50,11 +50,16 @@ def joined(first, second):
     from dataclasses import replace
 
     from ..benchmarks.jsonl import Split
+    from ..benchmarks.suite import Suite
 
-    samples = list(first.samples) + [replace(s, image=str(second.folder / s.image)) for s in second.samples]
-    out = Split(first.folder, samples)
-    out.limit = None if first.limit is None and second.limit is None else len(samples)
+    if isinstance(first, Suite):  # its samples find their images through their benchmark's split
+        out = Suite(first.folder, list(first.samples) + list(second.samples), {**second.parts, **first.parts})
+    else:
+        samples = list(first.samples) + [replace(s, image=str(second.folder / s.image)) for s in second.samples]
+        out = Split(first.folder, samples)
+    out.limit = None if first.limit is None and second.limit is None else len(out.samples)
     return out
+
 
 def sequential_scorer(runner, val, extra, tolerance: float, query: str = "last", batch_size: int = 100,
                       source: str = SEARCH_SOURCE, alpha: float = SEQUENTIAL_ALPHA):

@@ -1,4 +1,4 @@
-"""Training DyVTE's routers on the testbed (the labels need the model; the routers are all that train).
+"""Training DyVTE's routers (the labels need the model; the routers are all that train).
 
 For each training question: the full model's greedy answer and its loss on the reference answer,
 and for every exit point e (all visual tokens removed before decoder layer e) the same under
@@ -6,7 +6,10 @@ and for every exit point e (all visual tokens removed before decoder layer e) th
 worse than `margin` x the full loss (+ `slack`, so near-zero losses do not make the ratio
 meaningless; the public code uses 1.03 and no slack). Router features are the full run's hidden
 states entering layer e (what the router sees at inference before anything exited).
-Questions come from a seeded stream (seed 100 + training seed) disjoint from val and test.
+The answer is the first token of the reference answer (`Runner.answer_tokens`: the testbed's
+answers are one word; a benchmark's answer is judged by its first token, our choice where the
+paper's label rule reads the whole answer). Questions: on the testbed a seeded stream (seed 100 +
+training seed) disjoint from val and test; on a benchmark profile its training questions.
 """
 from __future__ import annotations
 
@@ -22,15 +25,15 @@ from .dyvte import Routers, router_features
 
 @torch.no_grad()
 def collect(runner, split, batch_size: int = 64, margin: float = 1.03, slack: float = 0.01, progress=True):
-    model, tok = runner.model, runner.tok
+    model = runner.model
     L = model.config.get_text_config().num_hidden_layers
     feats, labels = [[] for _ in range(L - 1)], [[] for _ in range(L - 1)]
     for i in tqdm(range(0, len(split), batch_size), desc="dyvte labels", disable=not progress):
         chunk = split.samples[i:i + batch_size]
         inputs = runner.inputs(chunk, split)
-        gold = torch.tensor([tok.index[s.answer] for s in chunk])
+        gold = runner.answer_tokens(chunk)
         ids, valid = inputs["input_ids"], inputs["attention_mask"].bool()
-        marks = prompt_marks(ids, valid, [tok.image_id], 0)  # what the engine's LayerView marks
+        marks = prompt_marks(ids, valid, runner.image_token_ids(), 0)  # what the engine's LayerView marks
         vision, text_query, last = marks["vision"], marks["text_query"], marks["last"]
         # one unpruned prefill; each exit run e reuses its layers < e (identical up to e) and only
         # computes layers e.. on the text tokens (PruningSession.logits_from_layer)

@@ -45,6 +45,14 @@ class Runner:
         """The benchmark's metrics of `predictions`."""
         raise NotImplementedError
 
+    def image_token_ids(self) -> list[int]:
+        """The token ids that mark vision positions in `input_ids`."""
+        raise NotImplementedError
+
+    def answer_tokens(self, samples: list[Sample]) -> torch.Tensor:
+        """(B,) the first token of each sample's reference answer (DyVTE's router labels)."""
+        raise NotImplementedError
+
     # Whether single evaluations use `feature_cache()` too (a search always does: it evaluates the
     # same images many times). True for the testbed, whose book process evaluates many methods on the
     # same images; False for a real model, whose `vtr eval` sees each batch once (no memo on its GPU).

@@ -207,6 +207,19 @@ class HFRunner(Runner):
             counts.append(sum(1 for i in ids if i != self.image_token_id))
         return round(sum(counts) / max(1, len(counts)))
 
+    def image_token_ids(self) -> list[int]:
+        return [self.image_token_id]
+
+    def answer_tokens(self, samples) -> torch.Tensor:
+        """The first token of each reference answer as the tokenizer encodes it alone (a list of
+        references, as VQA keeps: the most frequent one)."""
+        out = []
+        for s in samples:
+            answer = s.answer if isinstance(s.answer, str) else max(set(s.answer), key=list(s.answer).count)
+            ids = self.tokenizer(str(answer), add_special_tokens=False)["input_ids"] or [self.tokenizer.eos_token_id]
+            out.append(ids[0])
+        return torch.tensor(out, device=self.device)
+
     def score(self, samples, predictions) -> dict:
         """The official metric of `self.benchmark` (`vtr.benchmarks.get_scorer`)."""
         if self.benchmark is None:

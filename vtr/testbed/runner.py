@@ -2,6 +2,8 @@
 the argmax word of the next-token logits at the trigger (exact match, whole vocabulary)."""
 from __future__ import annotations
 
+import torch
+
 from ..benchmarks.jsonl import Sample, Split
 from ..runners.base import Runner
 from . import scenes
@@ -41,3 +43,9 @@ class TestbedRunner(Runner):
 
     def score(self, samples, predictions) -> dict:
         return summarise(samples, predictions)
+
+    def image_token_ids(self) -> list[int]:
+        return [self.tok.image_id]
+
+    def answer_tokens(self, samples) -> torch.Tensor:
+        return torch.tensor([self.tok.index[s.answer] for s in samples])  # every answer is one word
