@@ -54,6 +54,25 @@ ROWS = [
     ("search gsearch --limit 8 --out {tmp}/corrupt.trace.jsonl", "not valid JSON"),
     ("search psigmoid --budget 0.3 --limit 8 --init {tmp}/missing.json", "missing.json"),
     ("search psigmoid --budget 0.05 --limit 8", "budget"),
+    # a method hyper-parameter value the method does not accept: raised by the method, named with
+    # the values it accepts
+    ("eval --method visionzip --hp merge=foo --limit 4 --no-speed", "merge='foo'"),
+    ("eval --method visionzip --hp dominant=-3 --limit 4 --no-speed", "dominant=-3"),
+    ("eval --method fastv --hp K=99 --limit 4 --no-speed", "K=99"),
+    ("eval --method random --hp R=1.5 --limit 4 --no-speed", "R=1.5"),
+    ("eval --method uniform --hp K=1.5 --limit 4 --no-speed", "K=1.5"),
+    ("eval --method pdrop --hp lam=2 --limit 4 --no-speed", "lam=2"),
+    ("eval --method pdrop --hp layers=3,1 --limit 4 --no-speed", "layers='3,1'"),
+    ("eval --method prumerge --hp neighbours=some --limit 4 --no-speed", "neighbours='some'"),
+    ("eval --method prumerge_plus --hp outlier_share=0 --limit 4 --no-speed", "outlier_share=0"),
+    ("eval --method cls_knee --hp detector=elbow --limit 4 --no-speed", "detector='elbow'"),
+    ("eval --method cls_knee --hp stage2_layer=99 --limit 4 --no-speed", "stage2_layer=99"),
+    ("eval --method cls_knee --hp stage2=2 --limit 4 --no-speed", "stage2=2"),
+    ("eval --method sparsevlm --hp setting=100 --limit 4 --no-speed", "setting=100"),
+    ("eval --method sparsevlm --hp recycle=1 --limit 4 --no-speed", "recycle=1"),
+    ("eval --method vtw --hp K=-1 --limit 4 --no-speed", "K=-1"),
+    ("eval --method vtw --hp eta=0.1 --limit 4 --no-speed", "eta=0.1"),
+    ("eval --method dyvte --hp threshold=2 --limit 4 --no-speed", "threshold=2"),
     # a saved search is replaced only by a run of its own trace
     ("search psigmoid --budget 0.3 --limit 8 --out {tmp}/fresh.trace.jsonl", "holds the search traced in"),
 ]

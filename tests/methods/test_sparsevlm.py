@@ -5,6 +5,7 @@ import torch
 from vtr.engine import LayerView
 from vtr.methods import get
 from vtr.methods import sparsevlm
+from vtr.methods.base import MethodOptionError
 from vtr.plan import Plan, PlanError
 
 from .helpers import BIG, one_token_per_layer, run, setup, spy
@@ -41,7 +42,7 @@ def test_budget_met_and_close(llava, kind, budget):
 
 
 def test_recycle_not_implemented():
-    with pytest.raises(NotImplementedError, match="recycl"):
+    with pytest.raises(MethodOptionError, match="recycl"):
         get("sparsevlm")(BIG, recycle=True)
 
 

@@ -6,6 +6,7 @@ from vtr.engine import PlanPolicy
 from vtr.flops import DecoderShape
 from vtr.methods import ModelInfo, get
 from vtr.methods import vtw
+from vtr.methods.base import MethodOptionError
 from vtr.plan import Plan, PlanError
 
 from .helpers import BIG, run, setup, spy, vision_counts
@@ -15,7 +16,7 @@ def test_plans():
     assert vtw.plan_for(BIG) == Plan.drop_at(32, 576, 15, 0)
     assert vtw.plan_for(BIG, K=7).keep == (576,) * 7 + (0,) * 25
     assert vtw.default_layer(4) == 2
-    with pytest.raises(PlanError):
+    with pytest.raises(MethodOptionError, match="K=33"):
         vtw.plan_for(BIG, K=33)
 
 

@@ -7,13 +7,83 @@ encoder-side cut counting at every layer), or the decoder prefill FLOPs fraction
 """
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
+from ..errors import InputError
 from ..flops import DecoderShape, flops_ratio
 from ..plan import Plan, PlanError
 
 BUDGET_KINDS = ("keep", "flops")
+
+
+class MethodOptionError(InputError):
+    """A method's budget, budget kind or hyper-parameter value outside what it accepts; the message
+    names the option and the accepted values (`vtr eval --hp NAME=VALUE` prints it as one line)."""
+
+
+def option_error(method: str, name: str, value, accepted: str) -> MethodOptionError:
+    return MethodOptionError(f"method {method}: {name}={value!r} is not accepted; expected {accepted}")
+
+
+def check_choice(method: str, name: str, value, choices) -> None:
+    if not isinstance(value, str) or value not in choices:
+        raise option_error(method, name, value, f"one of {', '.join(map(str, choices))}")
+
+
+def check_int(method: str, name: str, value, lo: int | None = None, hi: int | None = None) -> int:
+    """`value` as an int within lo..hi (either end open when None)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or \
+            (lo is not None and value < lo) or (hi is not None and value > hi):
+        where = f" in {lo}..{hi}" if lo is not None and hi is not None else \
+            f" >= {lo}" if lo is not None else f" <= {hi}" if hi is not None else ""
+        raise option_error(method, name, value, f"an integer{where}")
+    return int(value)
+
+
+def check_number(method: str, name: str, value, lo: float, hi: float | None = None,
+                 lo_open: bool = False, hi_open: bool = False) -> float:
+    """`value` as a float in the interval from lo to hi (open at an end when asked; hi None: no upper end)."""
+    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == value
+    if ok:
+        above = value > lo if lo_open else value >= lo
+        ok = above and (hi is None or (value < hi if hi_open else value <= hi))
+    if not ok:
+        span = f"{'(' if lo_open else '['}{lo}, {hi}{')' if hi_open else ']'}" if hi is not None else \
+            f"{'>' if lo_open else '>='} {lo}"
+        raise option_error(method, name, value, f"a number {'in ' if hi is not None else ''}{span}")
+    return float(value)
+
+
+def check_bool(method: str, name: str, value) -> bool:
+    """True/False, or 1/0 as `--hp NAME=1` gives."""
+    if isinstance(value, bool) or (isinstance(value, numbers.Integral) and value in (0, 1)):
+        return bool(value)
+    raise option_error(method, name, value, "true or false (1 or 0)")
+
+
+def check_layers(method: str, name: str, value, lo: int, hi: int) -> tuple[int, ...]:
+    """Increasing layer indices in lo..hi from a sequence of ints, one int, or text such as "8,16,24"."""
+    items = value
+    if isinstance(value, str):
+        items = [x.strip() for x in value.split(",") if x.strip()]
+        try:
+            items = [int(x) for x in items]
+        except ValueError:
+            items = None
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        items = [value]
+    try:
+        layers = tuple(items)
+    except TypeError:
+        layers = None
+    if layers is None or any(isinstance(x, bool) or not isinstance(x, numbers.Integral)
+                                           for x in layers) or \
+            any(not lo <= x <= hi for x in layers) or list(layers) != sorted(set(layers)):
+        raise option_error(method, name, value,
+                           f"increasing layer indices in {lo}..{hi} (e.g. {lo + 1},{hi})")
+    return tuple(int(x) for x in layers)
 
 
 @dataclass(frozen=True)
@@ -37,12 +107,12 @@ def model_info(model, n_vision: int, n_text: int) -> ModelInfo:
 
 def check_budget_kind(kind: str) -> None:
     if kind not in BUDGET_KINDS:
-        raise ValueError(f"unknown budget kind {kind!r}; expected one of {BUDGET_KINDS}")
+        raise MethodOptionError(f"unknown budget kind {kind!r}; expected one of {', '.join(BUDGET_KINDS)}")
 
 
 def check_budget(budget: float) -> None:
-    if not 0.0 < budget <= 1.0:
-        raise ValueError(f"budget must lie in (0, 1], got {budget}")
+    if isinstance(budget, bool) or not isinstance(budget, numbers.Real) or not 0.0 < budget <= 1.0:
+        raise MethodOptionError(f"budget={budget!r} is not accepted; expected a number in (0, 1]")
 
 
 def solve_keep_after(info: ModelInfo, layer: int, budget: float, kind: str) -> Plan:

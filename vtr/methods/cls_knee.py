@@ -41,7 +41,9 @@ import torch
 
 from .. import scores as S
 from ..engine.policy import EncoderView, LayerView, Policy
-from .base import ModelInfo, check_budget_kind, register
+from ..errors import InputError
+from .base import (ModelInfo, check_bool, check_budget_kind, check_choice, check_int, check_number,
+                   option_error, register)
 from .encoder import encoder_count, scale_count
 
 SCORES = ("similarity", "attention")
@@ -115,8 +117,7 @@ def max_second_difference(curve: torch.Tensor) -> torch.Tensor:
 @_rowwise
 def cumulative_mass(curve: torch.Tensor, p: float = 0.9) -> torch.Tensor:
     """Smallest count m whose first m values hold >= p of the mass (curve shifted so its minimum is 0). Flat: N."""
-    if not 0.0 < p <= 1.0:
-        raise ValueError(f"mass must lie in (0, 1], got {p}")
+    check_number("cls_knee", "mass", p, 0.0, 1.0, lo_open=True)
     B, N = curve.shape
     c = curve.double()
     w = c - c.amin(1, keepdim=True)
@@ -138,9 +139,9 @@ def get_detector(detector, mass: float = 0.9) -> Callable[[torch.Tensor], torch.
     if callable(detector):
         return detector
     if detector == "cumulative_mass":
+        check_number("cls_knee", "mass", mass, 0.0, 1.0, lo_open=True)
         return lambda c: cumulative_mass(c, mass)
-    if detector not in DETECTORS:
-        raise ValueError(f"unknown knee detector {detector!r}; expected one of {tuple(DETECTORS)} or a callable")
+    check_choice("cls_knee", "detector", detector, tuple(DETECTORS))
     return DETECTORS[detector]
 
 
@@ -183,12 +184,11 @@ class ClsKneePolicy(Policy):
     def __init__(self, cap: int | None, n_plan: int, score: str = "similarity", detector="kneedle",
                  mass: float = 0.9, min_keep: int = 1, stage2_layer: int | None = None,
                  stage2_ratio: float = 0.5):
-        if score not in SCORES:
-            raise ValueError(f"unknown score {score!r}; expected one of {SCORES}")
-        if min_keep < 1:
-            raise ValueError(f"min_keep must be >= 1, got {min_keep}")
-        if stage2_ratio < 0:
-            raise ValueError(f"stage2_ratio must be >= 0, got {stage2_ratio}")
+        check_choice("cls_knee", "score", score, SCORES)
+        min_keep = check_int("cls_knee", "min_keep", min_keep, lo=1)
+        check_number("cls_knee", "stage2_ratio", stage2_ratio, 0.0)
+        if stage2_layer is not None:
+            check_int("cls_knee", "stage2_layer", stage2_layer, lo=0)
         self.detector = get_detector(detector, mass)
         self.cap, self.n_plan, self.score, self.min_keep = cap, n_plan, score, min_keep
         self.stage2_layer, self.stage2_ratio = stage2_layer, stage2_ratio
@@ -196,8 +196,8 @@ class ClsKneePolicy(Policy):
         self.last_stage2: torch.Tensor | None = None  # (B,) positions dropped by stage 2
 
     def check_model(self, n_layers: int) -> None:
-        if self.stage2_layer is not None and not 0 <= self.stage2_layer < n_layers:
-            raise ValueError(f"stage2_layer {self.stage2_layer} is outside 0..{n_layers - 1}")
+        if self.stage2_layer is not None:
+            check_int("cls_knee", "stage2_layer", self.stage2_layer, 0, n_layers - 1)
 
     def start(self, batch_size: int) -> None:
         self.last_counts, self.last_stage2 = None, None
@@ -232,10 +232,14 @@ def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", score
         cap = None
     else:
         cap = encoder_count(info, budget, kind)
-    if not stage2:
+    if not check_bool("cls_knee", "stage2", stage2):
         stage2_layer = None
     elif stage2_layer == "auto":
         stage2_layer = round(info.n_layers / 4)
-    elif stage2_layer is not None and not isinstance(stage2_layer, int):
-        raise ValueError(f"stage2_layer must be an int, 'auto' or None, got {stage2_layer!r}")
+    elif stage2_layer is not None:
+        try:
+            stage2_layer = check_int("cls_knee", "stage2_layer", stage2_layer, 0, info.n_layers - 1)
+        except InputError:
+            raise option_error("cls_knee", "stage2_layer", stage2_layer,
+                               f"an integer in 0..{info.n_layers - 1}, 'auto' or None") from None
     return ClsKneePolicy(cap, info.n_vision, score, detector, mass, min_keep, stage2_layer, stage2_ratio)

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from ..engine.policy import Policy
-from .base import ModelInfo, register
+from .base import ModelInfo, check_budget, check_number, option_error, register
 
 
 class Routers(torch.nn.Module):
@@ -72,7 +72,8 @@ class DyVTEPolicy(Policy):
 
     def check_model(self, n_layers: int) -> None:
         if self.routers.n_layers != n_layers:
-            raise ValueError(f"routers were trained for {self.routers.n_layers} layers, the decoder has {n_layers}")
+            raise option_error("dyvte", "routers", f"{self.routers.n_layers} layers",
+                               f"routers trained for this decoder's {n_layers} layers")
 
     def start(self, batch_size: int) -> None:
         self.exit_layer = torch.full((batch_size,), -1, dtype=torch.long)
@@ -98,7 +99,8 @@ def default_routers_path(seed: int = 0) -> Path:
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", routers: str | None = None,
          threshold: float = 0.5, seed: int = 0):
     """DyVTE decides its own cost per sample; `budget` is not a target (the cost is reported)."""
-    if budget is not None and not 0 < budget <= 1:
-        raise ValueError(f"budget must lie in (0, 1], got {budget}")
+    if budget is not None:
+        check_budget(budget)
+    check_number("dyvte", "threshold", threshold, 0.0, 1.0)
     r = Routers.load(Path(routers) if routers else default_routers_path(seed))
     return DyVTEPolicy(r, threshold=threshold)

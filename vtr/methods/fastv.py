@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from ..engine.policy import PlanPolicy
 from ..plan import Plan, PlanError
-from .base import ModelInfo, register, solve_keep_after
+from .base import ModelInfo, check_int, check_number, register, solve_keep_after
 
 
 def default_layer(n_layers: int) -> int:
@@ -23,8 +23,10 @@ def default_layer(n_layers: int) -> int:
 
 
 def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: int | None = None,
-             R: float = 0.5) -> Plan:
-    K = default_layer(info.n_layers) if K is None else K
+             R: float = 0.5, method: str = "fastv") -> Plan:
+    """FastV's schedule; `method` names the method in an error (random and uniform share it)."""
+    K = default_layer(info.n_layers) if K is None else check_int(method, "K", K, 0, info.n_layers)
+    R = check_number(method, "R", R, 0.0, 1.0)
     if budget is None:
         return Plan.drop_at(info.n_layers, info.n_vision, K, round((1 - R) * info.n_vision))
     for k_layer in range(K, -1, -1):

@@ -29,7 +29,7 @@ from typing import Sequence
 
 from ..engine.policy import PlanPolicy
 from ..plan import Plan, PlanError
-from .base import ModelInfo, check_budget, check_budget_kind, register
+from .base import ModelInfo, check_bool, check_budget, check_budget_kind, check_layers, check_number, register
 
 DEFAULT_LAMBDA = 0.5
 _EPS = 1e-9
@@ -40,17 +40,14 @@ def default_layers(n_layers: int) -> tuple[int, ...]:
     return tuple(round(n_layers * i / 4) for i in (1, 2, 3))
 
 
-def _check_layers(layers: Sequence[int], n_layers: int) -> tuple[int, ...]:
-    layers = tuple(int(x) for x in layers)
-    if any(not 0 <= x <= n_layers for x in layers) or list(layers) != sorted(layers):
-        raise PlanError(f"PyramidDrop boundaries must be increasing layers in 0..{n_layers}, got {layers}")
-    return layers
+def _check_layers(layers: Sequence[int] | str, n_layers: int) -> tuple[int, ...]:
+    """Stage boundaries: increasing layers in 0..n_layers (a sequence, or text such as "8,16,24")."""
+    return check_layers("pdrop", "layers", layers, 0, n_layers)
 
 
 def plan_from_lambda(n_layers: int, n_vision: int, layers: Sequence[int], lam: float) -> Plan:
     """Stage s (after s boundaries) keeps round(n_vision * lam**s) tokens."""
-    if not 0.0 <= lam <= 1.0:
-        raise PlanError(f"PyramidDrop ratio lambda must lie in [0, 1], got {lam}")
+    check_number("pdrop", "lam", lam, 0.0, 1.0)
     layers = _check_layers(layers, n_layers)
     counts = []
     for layer in range(n_layers):
@@ -91,5 +88,6 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep",
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
          lam: float = DEFAULT_LAMBDA, query: str = "last", scale_to_input: bool = False, source: str = "current"):
     """PyramidDrop policy; with a budget, `lam` is ignored (solved)."""
+    scale_to_input = check_bool("pdrop", "scale_to_input", scale_to_input)
     return PlanPolicy(plan_for(info, budget, kind, layers, lam), query=query, scale_to_input=scale_to_input,
                       source=source)

@@ -40,7 +40,7 @@ import torch
 from .. import scores as S
 from ..engine.policy import EncoderView
 from ..plan import Plan
-from .base import ModelInfo, check_budget_kind, register
+from .base import ModelInfo, check_budget_kind, check_choice, check_int, check_number, register
 from .encoder import EncoderPolicy, encoder_count, encoder_plan, flat_keys
 
 NEIGHBOURS = ("pruned", "all")
@@ -102,12 +102,9 @@ def merge_neighbours(features: torch.Tensor, metric: torch.Tensor, weights: torc
     (w_i x_i + sum_j w_j x_j) / (w_i + sum_j w_j); `"residual_sum"`: x_i + sum_j w_j x_j.
     Unkept rows and kept rows without candidates are returned unchanged.
     """
-    if neighbours not in NEIGHBOURS:
-        raise ValueError(f"unknown neighbours {neighbours!r}; expected one of {NEIGHBOURS}")
-    if update not in UPDATES:
-        raise ValueError(f"unknown update {update!r}; expected one of {UPDATES}")
-    if k < 1:
-        raise ValueError(f"k_neighbours must be >= 1, got {k}")
+    check_choice("prumerge", "neighbours", neighbours, NEIGHBOURS)
+    check_choice("prumerge", "update", update, UPDATES)
+    check_int("prumerge", "k_neighbours", k, lo=1)
     B, N, d = features.shape
     mn = torch.nn.functional.normalize(metric.float(), dim=-1)
     sim = mn @ mn.transpose(1, 2)                                           # (B, N, N)
@@ -159,14 +156,12 @@ class PruMergePolicy(EncoderPolicy):
     def __init__(self, count: int | None, n_plan: int, plus: bool = False, outlier_share: float = 0.25,
                  k_neighbours: int = 32, neighbours: str = "pruned", update: str = "average", min_keep: int = 1,
                  plan: Plan | None = None):
-        if neighbours not in NEIGHBOURS:
-            raise ValueError(f"unknown neighbours {neighbours!r}; expected one of {NEIGHBOURS}")
-        if update not in UPDATES:
-            raise ValueError(f"unknown update {update!r}; expected one of {UPDATES}")
-        if not 0.0 < outlier_share <= 1.0:
-            raise ValueError(f"outlier_share must lie in (0, 1], got {outlier_share}")
-        if k_neighbours < 1 or min_keep < 1:
-            raise ValueError("k_neighbours and min_keep must be >= 1")
+        name = "prumerge_plus" if plus else "prumerge"
+        check_choice(name, "neighbours", neighbours, NEIGHBOURS)
+        check_choice(name, "update", update, UPDATES)
+        check_number(name, "outlier_share", outlier_share, 0.0, 1.0, lo_open=True)
+        check_int(name, "k_neighbours", k_neighbours, lo=1)
+        check_int(name, "min_keep", min_keep, lo=1)
         super().__init__(count, n_plan, plan)
         self.plus, self.outlier_share, self.k_neighbours = plus, outlier_share, k_neighbours
         self.neighbours, self.update, self.min_keep = neighbours, update, min_keep

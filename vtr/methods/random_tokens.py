@@ -17,7 +17,7 @@ import torch
 
 from ..plan import Plan, PlanError
 from . import fastv
-from .base import ModelInfo, register
+from .base import ModelInfo, check_bool, register
 from .selection import SelectionPolicy, present_by_index
 
 
@@ -43,7 +43,8 @@ class RandomPolicy(SelectionPolicy):
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: int | None = None,
          R: float = 0.5, seed: int = 0, scale_to_input: bool = False):
     try:
-        plan = fastv.plan_for(info, budget, kind, K, R)
+        plan = fastv.plan_for(info, budget, kind, K, R, method="random")
     except PlanError as e:
         raise PlanError(f"random: {e} (it shares FastV's schedule)") from e
+    scale_to_input = check_bool("random", "scale_to_input", scale_to_input)
     return RandomPolicy(plan, seed=seed, scale_to_input=scale_to_input)

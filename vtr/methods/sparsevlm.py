@@ -33,7 +33,7 @@ Here:
   below the cost of keeping nothing from the first layer on are infeasible (PlanError);
 * recycling (merging the pruned tokens into kept ones) is NOT implemented: the engine only
   removes tokens, and recycling would need it to rewrite kept hidden states. `recycle=True`
-  raises NotImplementedError. The rank-based adaptive count of the paper is not used either
+  is refused (`MethodOptionError`). The rank-based adaptive count of the paper is not used either
   (the public code uses the fixed lists above).
 """
 from __future__ import annotations
@@ -45,7 +45,7 @@ import torch
 from .. import scores as S
 from ..engine.policy import LayerView
 from ..plan import Plan, PlanError
-from .base import ModelInfo, check_budget, check_budget_kind, register
+from .base import ModelInfo, check_bool, check_budget, check_budget_kind, check_layers, option_error, register
 from .selection import SelectionPolicy
 
 PAPER_LAYERS = (2, 6, 15)
@@ -68,19 +68,26 @@ def default_layers(n_layers: int) -> tuple[int, ...]:
 def base_counts(n_vision: int, setting: int = 192, counts: Sequence[float] | None = None) -> tuple[float, ...]:
     """Unrounded per-stage counts for n_vision tokens (the paper's list times n / 576)."""
     if counts is not None:
-        return tuple(float(c) for c in counts)
-    if setting not in SETTINGS:
-        raise ValueError(f"unknown SparseVLM setting {setting!r}; expected one of {sorted(SETTINGS)}")
+        items = counts.split(",") if isinstance(counts, str) else \
+            [counts] if isinstance(counts, (int, float)) else counts
+        try:
+            values = tuple(float(c) for c in items)
+        except (TypeError, ValueError):
+            values = ()
+        if not values or any(not c >= 0 for c in values):
+            raise option_error("sparsevlm", "counts", counts,
+                               "token counts >= 0, one per layer (e.g. 300,200,110)")
+        return values
+    if isinstance(setting, bool) or setting not in SETTINGS:
+        raise option_error("sparsevlm", "setting", setting, f"one of {', '.join(map(str, sorted(SETTINGS)))}")
     return tuple(c * n_vision / PAPER_N_VISION for c in SETTINGS[setting])
 
 
 def plan_from_counts(n_layers: int, n_vision: int, layers: Sequence[int], counts: Sequence[float],
                      scale: float = 1.0) -> Plan:
-    layers = tuple(int(x) for x in layers)
+    layers = check_layers("sparsevlm", "layers", layers, 0, n_layers - 1)
     if len(layers) != len(counts):
         raise PlanError(f"SparseVLM needs one count per layer: layers={layers}, counts={tuple(counts)}")
-    if any(not 0 <= x < n_layers for x in layers) or list(layers) != sorted(layers):
-        raise PlanError(f"SparseVLM layers must be increasing layers in 0..{n_layers - 1}, got {layers}")
     keep, cur = [], n_vision
     for layer in range(n_layers):
         for b, c in zip(layers, counts):
@@ -92,7 +99,10 @@ def plan_from_counts(n_layers: int, n_vision: int, layers: Sequence[int], counts
 
 def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
              setting: int = 192, counts: Sequence[float] | None = None, iters: int = 60) -> Plan:
-    layers = default_layers(info.n_layers) if layers is None else tuple(layers)
+    if layers is None:
+        layers = default_layers(info.n_layers)
+    else:
+        layers = check_layers("sparsevlm", "layers", layers, 0, info.n_layers - 1)
     base = base_counts(info.n_vision, setting, counts)
     plan_at = lambda s: plan_from_counts(info.n_layers, info.n_vision, layers, base, s)  # noqa: E731
     if budget is None:
@@ -150,8 +160,9 @@ class SparseVLMPolicy(SelectionPolicy):
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
          setting: int = 192, counts: Sequence[float] | None = None, recycle: bool = False,
          scale_to_input: bool = False, source: str = "current"):
-    if recycle:
-        raise NotImplementedError("SparseVLM token recycling (merging pruned tokens into kept ones) is not "
-                                  "implemented: the engine only removes tokens; use recycle=False")
+    if check_bool("sparsevlm", "recycle", recycle):
+        raise option_error("sparsevlm", "recycle", recycle, "false: token recycling (merging pruned tokens "
+                           "into kept ones) is not implemented, the engine only removes tokens")
+    scale_to_input = check_bool("sparsevlm", "scale_to_input", scale_to_input)
     return SparseVLMPolicy(plan_for(info, budget, kind, layers, setting, counts), scale_to_input=scale_to_input,
                            source=source)

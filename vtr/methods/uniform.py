@@ -14,7 +14,7 @@ import torch
 
 from ..plan import Plan, PlanError
 from . import fastv
-from .base import ModelInfo, register
+from .base import ModelInfo, check_bool, register
 from .selection import SelectionPolicy, present_by_index
 
 
@@ -46,7 +46,7 @@ class UniformPolicy(SelectionPolicy):
 def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: int | None = None,
          R: float = 0.5, scale_to_input: bool = False):
     try:
-        plan = fastv.plan_for(info, budget, kind, K, R)
+        plan = fastv.plan_for(info, budget, kind, K, R, method="uniform")
     except PlanError as e:
         raise PlanError(f"uniform: {e} (it shares FastV's schedule)") from e
-    return UniformPolicy(plan, scale_to_input=scale_to_input)
+    return UniformPolicy(plan, scale_to_input=check_bool("uniform", "scale_to_input", scale_to_input))

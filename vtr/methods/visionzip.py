@@ -35,7 +35,7 @@ import torch
 from .. import scores as S
 from ..engine.policy import EncoderView
 from ..plan import Plan
-from .base import ModelInfo, check_budget_kind, register
+from .base import ModelInfo, check_budget_kind, check_choice, check_int, option_error, register
 from .encoder import EncoderPolicy, encoder_count, encoder_plan, head_mean_keys
 
 MERGE_MODES = ("mean", "target_plus_mean")
@@ -46,8 +46,9 @@ def split_counts(total: int, dominant: int = 54, contextual: int = 10) -> tuple[
     """(dominant, contextual) for `total` kept tokens at the ratio dominant:contextual."""
     if total < 1:
         raise ValueError(f"VisionZip must keep at least one token, got {total}")
-    if dominant < 0 or contextual < 0 or dominant + contextual == 0:
-        raise ValueError(f"dominant and contextual must be >= 0 and not both 0, got {dominant}, {contextual}")
+    check_int("visionzip", "dominant", dominant, lo=0), check_int("visionzip", "contextual", contextual, lo=0)
+    if dominant + contextual == 0:
+        raise option_error("visionzip", "dominant", dominant, "dominant + contextual >= 1 (contextual is 0)")
     c = round(total * contextual / (dominant + contextual))
     c = min(c, total - 1) if dominant > 0 else total
     return total - c, c
@@ -68,8 +69,7 @@ def contextual_merge(features: torch.Tensor, metric: torch.Tensor, remaining: to
     sample. Each non-target remaining token joins its most cosine-similar target; the target slot
     receives the group's merged feature. Returns (features', targets (B, N) bool).
     """
-    if merge not in MERGE_MODES:
-        raise ValueError(f"unknown merge mode {merge!r}; expected one of {MERGE_MODES}")
+    check_choice("visionzip", "merge", merge, MERGE_MODES)
     B, N, d = features.shape
     M = remaining.sum(1)
     if bool((M != M[0]).any()):
@@ -125,8 +125,7 @@ def visionzip(features: torch.Tensor, cls_attention: torch.Tensor, metric: torch
 class VisionZipPolicy(EncoderPolicy):
     def __init__(self, count: int, n_plan: int, dominant: int = 54, contextual: int = 10, merge: str = "mean",
                  plan: Plan | None = None):
-        if merge not in MERGE_MODES:
-            raise ValueError(f"unknown merge mode {merge!r}; expected one of {MERGE_MODES}")
+        check_choice("visionzip", "merge", merge, MERGE_MODES)
         split_counts(max(1, count), dominant, contextual)  # validates the ratio
         super().__init__(count, n_plan, plan)
         self.dominant, self.contextual, self.merge = dominant, contextual, merge

@@ -29,7 +29,8 @@ import torch
 
 from ..engine.policy import PlanPolicy
 from ..plan import Plan, PlanError
-from .base import ModelInfo, check_budget, check_budget_kind, register
+from .base import (ModelInfo, check_bool, check_budget, check_budget_kind, check_int, check_number,
+                   option_error, register)
 
 PAPER_K, PAPER_DEPTH = 15, 32
 _EPS = 1e-9
@@ -54,10 +55,8 @@ def choose_k(logits_fn: Callable[[int], torch.Tensor], eta: float, *, n_layers: 
     """The first K in start..n_layers-1 whose sample-mean KL(full || withdrawn at K) < eta; n_layers
     if none. `logits_fn(K)`: (n_samples, V) last-token log-probs with the vision tokens withdrawn
     before layer K. `trace`, if given, receives (K, KL) pairs as they are computed."""
-    if not eta > 0:
-        raise ValueError(f"eta must be > 0, got {eta}")
-    if not 0 <= start <= n_layers:
-        raise ValueError(f"start must lie in 0..{n_layers}, got {start}")
+    check_number("vtw", "eta", eta, 0.0, lo_open=True)
+    check_int("vtw", "start", start, 0, n_layers)
     full = logits_fn(n_layers) if full is None else full
     for k in range(start, n_layers):
         kl = kl_full_vs(full, logits_fn(k))
@@ -70,8 +69,8 @@ def choose_k(logits_fn: Callable[[int], torch.Tensor], eta: float, *, n_layers: 
 
 def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: int | None = None) -> Plan:
     L, n = info.n_layers, info.n_vision
-    if K is not None and not 0 <= K <= L:
-        raise PlanError(f"VTW layer K must lie in 0..{L}, got {K}")
+    if K is not None:
+        K = check_int("vtw", "K", K, 0, L)
     if budget is None:
         return Plan.drop_at(L, n, default_layer(L) if K is None else K, 0)
     check_budget(budget), check_budget_kind(kind)
@@ -90,8 +89,12 @@ def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", K: in
     """K: given, or chosen by `choose_k(logits_fn, eta)` when both are passed, else the default."""
     if logits_fn is not None or eta is not None:
         if K is not None:
-            raise ValueError("pass either K or (logits_fn, eta), not both")
+            raise option_error("vtw", "K", K, "no K with the KL rule (logits_fn and eta choose it)")
         if logits_fn is None or eta is None:
-            raise ValueError("the KL rule needs both logits_fn and eta")
+            given, value, other = ("eta", eta, "logits_fn") if logits_fn is None else \
+                ("logits_fn", logits_fn, "eta")
+            raise option_error("vtw", given, value, f"{given} together with {other} (the KL rule; logits_fn "
+                               "is a callable, passed through the API)")
         K = choose_k(logits_fn, eta, n_layers=info.n_layers, full=full)
+    scale_to_input = check_bool("vtw", "scale_to_input", scale_to_input)
     return PlanPolicy(plan_for(info, budget, kind, K), scale_to_input=scale_to_input)
