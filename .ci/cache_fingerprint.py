@@ -99,7 +99,8 @@ def pre(cache: Path, build: Path) -> None:
     except (OSError, ValueError):
         old = None
     if not old or old.get("digest") != digest:
-        why = "no record of the inputs" if not old else f"inputs changed: {_changed(old.get('files', {}), files)}"
+        why = ("no record of the inputs" if not old
+               else f"inputs changed: {_changed(old.get('files', {}), files)}")
         print(f"cache_fingerprint: {why} -> wiping {cache} and {build} (every notebook re-executes)")
         shutil.rmtree(cache, ignore_errors=True)
         shutil.rmtree(build, ignore_errors=True)

@@ -101,7 +101,8 @@ def test_the_book_cache_covers_what_the_list_marks_as_changing_results_or_pages(
 
 
 def test_the_workflow_cache_key_is_the_book_caches_fingerprint():
-    steps = yaml.safe_load((REPO / ".github" / "workflows" / "book.yml").read_text())["jobs"]["build"]["steps"]
+    workflow = yaml.safe_load((REPO / ".github" / "workflows" / "book.yml").read_text())
+    steps = workflow["jobs"]["build"]["steps"]
     cache = next(s for s in steps if s.get("uses", "").startswith("actions/cache"))
     by_id = {s["id"]: s for s in steps if "id" in s}
     key = cache["with"]["key"]

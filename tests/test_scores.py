@@ -51,7 +51,8 @@ def test_head_and_query_reductions():
     g = torch.Generator().manual_seed(0)
     probs = torch.rand(2, 4, 3, 5, generator=g)
     torch.testing.assert_close(S.reduce_heads(probs, "mean"), probs.sum(1) / 4)
-    assert torch.equal(S.reduce_heads(probs, "max"), torch.stack([probs[:, h] for h in range(4)]).max(0).values)
+    by_head = torch.stack([probs[:, h] for h in range(4)])
+    assert torch.equal(S.reduce_heads(probs, "max"), by_head.max(0).values)
     with pytest.raises(ValueError, match="head reduction"):
         S.reduce_heads(probs, "median")
     rows = probs[:, 0]
@@ -84,7 +85,8 @@ def test_topk_mask_agrees_with_torch_topk_on_distinct_scores():
     k = torch.tensor([0, 3, 10, 20])
     got = S.topk_mask(scores, torch.ones_like(scores, dtype=torch.bool), k)
     for b in range(4):
-        assert set(got[b].nonzero().flatten().tolist()) == set(torch.topk(scores[b], int(k[b])).indices.tolist())
+        top = torch.topk(scores[b], int(k[b])).indices
+        assert set(got[b].nonzero().flatten().tolist()) == set(top.tolist())
 
 
 def test_topk_mask_refuses_more_than_the_valid_tokens_naming_the_sample():
@@ -106,8 +108,8 @@ def test_leaving_out_the_cls_key_keeps_the_ranking_of_a_head():
     g = torch.Generator().manual_seed(3)
     q_cls, k_cls, k = torch.randn(4, 1, 8, generator=g), torch.randn(4, 1, 1, 8, generator=g), \
         torch.randn(4, 1, 10, 8, generator=g)
-    with_cls = _torch_probs(q_cls[:, :, None], torch.cat([k_cls, k], 2), torch.ones(4, 1, 11, dtype=torch.bool),
-                            0.5)[:, 0, 0, 1:]
+    everything = torch.ones(4, 1, 11, dtype=torch.bool)
+    with_cls = _torch_probs(q_cls[:, :, None], torch.cat([k_cls, k], 2), everything, 0.5)[:, 0, 0, 1:]
     assert torch.equal(with_cls.argsort(-1), S.cls_attention(q_cls, k, 0.5).argsort(-1))
 
 

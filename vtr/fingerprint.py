@@ -42,7 +42,8 @@ def read_list(path: Path | None = None) -> list[tuple[str, str]]:
         if not words:
             continue
         if len(words) < 2 or words[1] not in KINDS:
-            raise ValueError(f"{path}:{n}: expected a path and one of {', '.join(KINDS)}, got {line.strip()!r}")
+            raise ValueError(f"{path}:{n}: expected a path and one of {', '.join(KINDS)}, "
+                             f"got {line.strip()!r}")
         entries.append((words[0], words[1]))
     return entries
 

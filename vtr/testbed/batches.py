@@ -73,7 +73,8 @@ def conversation(scene, rng, tok: WordTokenizer, max_turns: int, families: tuple
         targets.append((len(ids) - 1, tok.eos_id, "eos"))
         ids.append(tok.eos_id)
     if not targets:  # no family of these fits the scene: ask another (every scene supports `text`)
-        return conversation(scene, rng, tok, max_turns, families if "text" in families else (*families, "text"))
+        more = families if "text" in families else (*families, "text")
+        return conversation(scene, rng, tok, max_turns, more)
     return ids, targets
 
 

@@ -112,7 +112,8 @@ class Checkpoints:
 
     def save_vision(self, model, elapsed: float) -> None:
         self._write("vision.safetensors", lambda p: save_vision(model, p))
-        (self.dir / "vision.json").write_text(json.dumps({"log_bytes": self._log_bytes(), "elapsed": elapsed}))
+        meta = {"log_bytes": self._log_bytes(), "elapsed": elapsed}
+        (self.dir / "vision.json").write_text(json.dumps(meta))
 
     def reuse_vision(self, source: Path) -> None:
         """Start from the vision tower of the finished checkpoint in `source` instead of running stage 0:
@@ -127,7 +128,8 @@ class Checkpoints:
                           if theirs[part][k] != self.identity["vision"][part][k])
             if theirs["torch"] != self.identity["vision"]["torch"]:
                 diff.append("torch")
-            raise ValueError(f"--vision-from {source}: its stage 0 differs from this run's in {', '.join(diff)}")
+            raise ValueError(f"--vision-from {source}: its stage 0 differs from this run's in "
+                             f"{', '.join(diff)}")
         records = [line for line in (source / "training_log.jsonl").read_text().splitlines()
                    if json.loads(line)["stage"] == 0]
         self.log_path.write_text("".join(r + "\n" for r in records))
@@ -135,8 +137,9 @@ class Checkpoints:
         weights = load_file(str(source / "model.safetensors"))
         tower = {k[len(prefix):]: v.contiguous() for k, v in weights.items() if k.startswith(prefix)}
         self._write("vision.safetensors", lambda p: save_file(tower, str(p)))
-        (self.dir / "vision.json").write_text(json.dumps(
-            {"log_bytes": self._log_bytes(), "elapsed": json.loads(records[-1])["seconds"], "from": str(source)}))
+        meta = {"log_bytes": self._log_bytes(), "elapsed": json.loads(records[-1])["seconds"],
+                "from": str(source)}
+        (self.dir / "vision.json").write_text(json.dumps(meta))
 
     def resume_vision(self, model) -> bool:
         if not self.has_vision():
@@ -151,9 +154,9 @@ class Checkpoints:
         return True
 
     def save_language(self, step: int, model, opt, sched, rng) -> None:
-        state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(),
-                 "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(),
-                 "log_bytes": self._log_bytes(), "elapsed": self.clock()}
+        state = {"step": step, "model": model.state_dict(), "opt": opt.state_dict(),
+                 "sched": sched.state_dict(), "rng": rng.bit_generator.state,
+                 "torch_rng": torch.get_rng_state(), "log_bytes": self._log_bytes(), "elapsed": self.clock()}
         self._write("language.pt", lambda p: torch.save(state, p))
 
     def resume_language(self, model, opt, sched, rng) -> int:

@@ -20,7 +20,8 @@ class Recipe:
     vision_steps: int = 500
     vision_batch: int = 64
     vision_lr: float = 1e-3
-    vision_norm: float = 0.0   # weight of stage 0's feature-scale loss (`train.feature_scale_loss`; vision-norm)
+    vision_norm: float = 0.0   # weight of stage 0's feature-scale loss (`train.feature_scale_loss`;
+                               # vision-norm)
     lm_steps: int = 2800       # stage 1 (question-answer and interleaved captioning steps, after the opening)
     tune_steps: int = 900      # stage 2
     batch: int = 32            # images (conversations) per step: 16 did not bind a question to its object
@@ -43,8 +44,9 @@ class Recipe:
     polish_steps: int = 0      # stage 3 (optional): trigger only, fresh optimiser, lower learning rate
     polish_lr: float = 5e-4
     checkpoint_every: int = 250  # stage 1-2 steps between resumable checkpoints (out/checkpoint/)
-    expand_from: str = ""      # a finished testbed (name or folder) whose decoder initialises this one by block
-                               # expansion (`expand.expand_decoder`); its vision tower is reused; "" = from scratch
+    expand_from: str = ""      # a finished testbed (name or folder) whose decoder initialises this one by
+                               # block expansion (`expand.expand_decoder`); its vision tower is reused;
+                               # "" = from scratch
 
 
 def family_schedule(phases: str, lm_steps: int) -> list[tuple[tuple[str, ...], int]]:
@@ -65,7 +67,8 @@ def family_schedule(phases: str, lm_steps: int) -> list[tuple[tuple[str, ...], i
                              f"{tasks.FAMILIES} joined by '+' and steps > 0")
         plan.append((fams, int(n)))
     if sum(n for _, n in plan) > lm_steps:
-        raise ValueError(f"family phases take {sum(n for _, n in plan)} steps, more than stage 1's {lm_steps}")
+        raise ValueError(f"family phases take {sum(n for _, n in plan)} steps, "
+                         f"more than stage 1's {lm_steps}")
     return plan
 
 

@@ -164,10 +164,12 @@ def train_language(model, recipe: Recipe, log, heldout, ckpt: Checkpoints | None
             aux_w = 1.0 if frac < 0.5 else 1.0 - (1.0 - recipe.aux_floor) * (frac - 0.5) / 0.5
             main_w = min(1.0, recipe.main_start + (1.0 - recipe.main_start) * frac / 0.5)
         fams = _families_at(plan, inner)
-        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj, fams, pool)
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w, main_w, max_obj, fams,
+                              pool)
         if step % 25 == 0:
             rec = {"stage": 1 if inner < recipe.lm_steps else 2, "step": step, "loss": loss,
-                   "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "main_weight": main_w, "max_objects": max_obj}
+                   "lr": sched.get_last_lr()[0], "aux_weight": aux_w, "main_weight": main_w,
+                   "max_objects": max_obj}
             if plan:
                 rec["families"] = "+".join(fams) if fams != tasks.FAMILIES else "all"
             log(rec)
@@ -211,8 +213,8 @@ def train_polish(model, recipe: Recipe, log, heldout) -> None:
     pool = ScenePool(recipe.scene_pool, recipe.seed) if recipe.scene_pool else None
     for step in tqdm(range(recipe.polish_steps), desc="stage 3: polish"):
         model.model.language_model.train()
-        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w=0.0, main_w=1.0, max_obj=6,
-                              pool=pool)
+        loss = _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w=0.0, main_w=1.0,
+                              max_obj=6, pool=pool)
         if step % 25 == 0:
             log({"stage": 3, "step": step, "loss": loss, "lr": sched.get_last_lr()[0]})
         if (step + 1) % recipe.eval_every == 0 or step == recipe.polish_steps - 1:
@@ -225,9 +227,11 @@ def _caption_step(model, tok, rng, recipe, opt, sched, trainable, pool: ScenePoo
     """One optimiser step of captioning (see `tasks.caption`); returns the mean loss per caption word."""
     scs = draw_scenes(rng, recipe.batch, 6, pool)
     ids, mask, targets, start = caption_batch(scs, tok)
-    hidden = model.model(input_ids=ids, attention_mask=mask,
-                         pixel_values=pixel_values([scenes.render(s) for s in scs]), use_cache=False).last_hidden_state
-    loss = F.cross_entropy(model.lm_head(hidden[:, start:-1]).flatten(0, 1), targets.flatten(), ignore_index=-100)
+    px = pixel_values([scenes.render(s) for s in scs])
+    hidden = model.model(input_ids=ids, attention_mask=mask, pixel_values=px,
+                         use_cache=False).last_hidden_state
+    logits = model.lm_head(hidden[:, start:-1])
+    loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100)
     return _optimise(loss, opt, sched, trainable)
 
 
@@ -241,13 +245,15 @@ def _optimise(loss: torch.Tensor, opt, sched, trainable) -> float:
 
 
 def _language_step(model, tok, rng, recipe, opt, sched, trainable, aux_w: float, main_w: float,
-                   max_obj: int, families: tuple[str, ...] = tasks.FAMILIES, pool: ScenePool | None = None) -> float:
+                   max_obj: int, families: tuple[str, ...] = tasks.FAMILIES,
+                   pool: ScenePool | None = None) -> float:
     """One optimiser step on a batch of multi-turn conversations; returns the loss."""
     scs = draw_scenes(rng, recipe.batch, max_obj, pool)
     convs = [conversation(s, rng, tok, recipe.max_turns, families) for s in scs]
     batch = conversation_batch(convs, tok, {"main": main_w, "aux": aux_w, "eos": 0.1})
-    hidden = model.model(input_ids=batch.ids, attention_mask=batch.mask,
-                         pixel_values=pixel_values([scenes.render(s) for s in scs]), use_cache=False).last_hidden_state
+    px = pixel_values([scenes.render(s) for s in scs])
+    hidden = model.model(input_ids=batch.ids, attention_mask=batch.mask, pixel_values=px,
+                         use_cache=False).last_hidden_state
     logits = model.lm_head(hidden[batch.rows, batch.cols])
     w = batch.weights
     loss = (F.cross_entropy(logits, batch.targets, reduction="none") * w).sum() / w.sum()
@@ -334,8 +340,8 @@ def finalize(out: Path, recipe: Recipe | None = None, slice_size: int = 96, spec
     recipe = recipe or Recipe()
     digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
     (out / "model.safetensors.sha256").write_text(f"{digest}  model.safetensors\n")
-    (out / "COMMAND").write_text(f"{train_command(recipe, spec, vision_from)}\n"
-                                 f"# {torch.__version__}, {recipe.threads} threads; see training.json for the recipe\n")
+    (out / "COMMAND").write_text(f"{train_command(recipe, spec, vision_from)}\n# {torch.__version__}, "
+                                 f"{recipe.threads} threads; see training.json for the recipe\n")
     model, _ = load_testbed(out)
     res = evaluate(TestbedRunner(model), load("test").subset(slice_size), progress=False)["metrics"]
     (out / "eval_slice.json").write_text(json.dumps(res, indent=1) + "\n")
