@@ -2,6 +2,9 @@
 #   make book        executed book  -> book/_build/html/index.html
 #   make test        unit tests, smoke book (VTR_SMOKE=1), browser tests on it
 #   make book-smoke  quick book     -> book/_build_smoke/_build/html/index.html
+#   make book-tiny   the whole book on the tiny profile (random-init checkpoints, official formats)
+#                                   -> book/_build_tiny/_build/html/index.html
+#   VTR_PROFILE=paper VTR_PROFILE_FILE=my.yaml make book   the book on real checkpoints -> book/_build_paper/...
 #   make chapter N=04  re-execute one chapter (notebooks/04-*.md) and rebuild the book around it
 #   make testbed     retrain the shipped testbed model (make testbed-deep: the 16-layer one)
 #   make clean       remove the book builds (book/_build*); the execution caches stay
@@ -21,11 +24,18 @@ STAMP  := $(VENV)/.stamp
 
 # Warnings are errors; -n reports every broken reference; --keep-going lists them all.
 BOOK_FLAGS := -W -n --keep-going
-BOOK_HTML  := book/_build/html
+# The profile (vtr/experiments/profiles.py): the testbed's book builds into book/_build, another
+# profile's into book/_build_<profile>, each with its own execution cache.
+PROFILE    := $(or $(VTR_PROFILE),testbed)
+export VTR_PROFILE := $(PROFILE)
+SUFFIX     := $(if $(filter testbed,$(PROFILE)),,_$(PROFILE))
+BOOK_OUT   := $(if $(SUFFIX),book/_build$(SUFFIX),book)
+BOOK_HTML  := $(BOOK_OUT)/_build/html
 SMOKE_OUT  := book/_build_smoke
 SMOKE_HTML := $(SMOKE_OUT)/_build/html
-# The cache folders must match what book/_ext/vtr_book.py picks (book/.jupyter_cache[_smoke]).
-CACHE       := book/.jupyter_cache
+TINY_HTML  := book/_build_tiny/_build/html
+# The cache folders must match what book/_ext/vtr_book.py picks (book/.jupyter_cache[_<profile>][_smoke]).
+CACHE       := book/.jupyter_cache$(SUFFIX)
 SMOKE_CACHE := book/.jupyter_cache_smoke
 
 # Notebook kernels: take the "python3" kernelspec of the venv, never a user-wide one.
@@ -33,7 +43,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book book-smoke chapter test test-unit test-browser lint chromium testbed testbed-deep clean test-lmms
+.PHONY: help venv book book-smoke book-tiny chapter test test-unit test-browser lint chromium testbed testbed-deep clean test-lmms
 
 help:
 	@sed -n '2,9s/^# //p' Makefile
@@ -58,13 +68,14 @@ book: export VTR_SMOKE := 0
 # A page shows results, not transformers' "Loading weights" bars (vtr's own bars are off in the chapters).
 book: export HF_HUB_DISABLE_PROGRESS_BARS := 1
 book: venv
-	$(PY) .ci/cache_fingerprint.py pre --cache $(CACHE) --build book/_build
-	rc=0; $(JB) build book/ $(BOOK_FLAGS) || rc=$$?; \
-	$(PY) .ci/cache_fingerprint.py post --build book/_build --rc $$rc; \
+	$(PY) .ci/cache_fingerprint.py pre --cache $(CACHE) --build $(BOOK_OUT)/_build
+	rc=0; $(JB) build book/ --path-output $(BOOK_OUT) $(BOOK_FLAGS) || rc=$$?; \
+	$(PY) .ci/cache_fingerprint.py post --build $(BOOK_OUT)/_build --rc $$rc; \
 	if [ $$rc -ne 0 ]; then echo "book build FAILED (exit $$rc)" >&2; exit $$rc; fi
 	@echo "Book: $(CURDIR)/$(BOOK_HTML)/index.html   (serve: python3 -m http.server -d $(BOOK_HTML))"
 
 book-smoke: export VTR_SMOKE := 1
+book-smoke: export VTR_PROFILE := testbed
 book-smoke: export HF_HUB_DISABLE_PROGRESS_BARS := 1
 book-smoke: venv
 	$(PY) .ci/cache_fingerprint.py pre --cache $(SMOKE_CACHE) --build $(SMOKE_OUT)
@@ -72,6 +83,11 @@ book-smoke: venv
 	$(PY) .ci/cache_fingerprint.py post --build $(SMOKE_OUT) --rc $$rc; \
 	if [ $$rc -ne 0 ]; then echo "smoke book build FAILED (exit $$rc)" >&2; exit $$rc; fi
 	@echo "Smoke book: $(CURDIR)/$(SMOKE_HTML)/index.html"
+
+# The whole book on the tiny profile: every chapter on HuggingFace checkpoint folders and official
+# benchmark files (written offline on first use), so the paper path is built by every `make test`.
+book-tiny:
+	$(MAKE) book VTR_PROFILE=tiny
 
 # One chapter: forget its executed copy in the full build's cache, then build as usual (only that
 # chapter executes; the others come from the cache).
@@ -87,6 +103,8 @@ test: venv
 	$(MAKE) test-unit
 	$(MAKE) book-smoke
 	$(MAKE) test-browser
+	$(MAKE) book-tiny
+	$(MAKE) test-browser VTR_BOOK_HTML=$(TINY_HTML)
 
 test-unit: venv
 	$(PY) -m pytest -m "not browser"

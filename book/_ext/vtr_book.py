@@ -2,10 +2,11 @@
 
 1. Puts the notebook execution cache in a fixed place. `execute.cache` in _config.yml is a folder
    name; jupyter-cache would resolve it against the current directory. Here it is resolved against
-   the book folder, with a `_smoke` suffix when VTR_SMOKE=1, so a smoke build never reuses or
-   pollutes the full build's executed notebooks:
+   the book folder, with the profile's name for a profile other than the testbed (VTR_PROFILE) and a
+   `_smoke` suffix when VTR_SMOKE=1, so a build never reuses or pollutes another's executed notebooks:
        book/.jupyter_cache        full build
        book/.jupyter_cache_smoke  smoke build
+       book/.jupyter_cache_tiny   tiny profile (make book-tiny)
    Both live outside book/_build*, so `make clean` keeps them. (The Makefile passes the same
    folders to .ci/cache_fingerprint.py, which wipes a cache when the code it was executed with changes.)
 
@@ -40,6 +41,9 @@ def _place_cache(app, config) -> None:
     path = Path(config.nb_execution_cache_path or ".jupyter_cache")
     if not path.is_absolute():
         path = Path(app.srcdir) / path
+    profile = os.environ.get("VTR_PROFILE") or "testbed"
+    if profile != "testbed":
+        path = path.with_name(f"{path.name}_{profile}")
     if _smoke():
         path = path.with_name(path.name + "_smoke")
     config.nb_execution_cache_path = str(path)

@@ -47,10 +47,12 @@ _LABEL = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 
 
 def figures_dir() -> Path:
-    """book/figures (full run), <results>/figures (smoke run), or $VTR_FIGURES when set."""
+    """book/figures (full run of the testbed profile), <results>/figures (a smoke run, or another
+    profile: its figures never replace the published ones), or $VTR_FIGURES when set."""
     if "VTR_FIGURES" in os.environ:
         return Path(os.environ["VTR_FIGURES"])
-    return results_dir() / "figures" if smoke() else REPO / "book" / "figures"
+    other = (os.environ.get("VTR_PROFILE") or "testbed") != "testbed"
+    return results_dir() / "figures" if smoke() or other else REPO / "book" / "figures"
 
 
 def _in_kernel() -> bool:

@@ -2,8 +2,9 @@
 the main paper all report it so): methods as rows, grouped by budget, one column per benchmark,
 an average and a "% of unpruned" column, then the cost columns.
 
-The testbed's task families stand in for the benchmarks; each column names the real benchmark it
-is the analogue of (`ANALOGUE`). As POPE is scored by F1, the `exist` column is the F1 of the
+On the testbed profile its task families stand in for the benchmarks; each column names the real
+benchmark it is the analogue of (`ANALOGUE`). On a benchmark profile the columns are its benchmarks
+under their names in the papers (`BENCHMARK_COLUMNS`), in the papers' order. As POPE is scored by F1, the `exist` column is the F1 of the
 yes/no answers; every other column is accuracy. "Average" is the mean of the family columns (the
 papers average their benchmark columns the same way), "% of unpruned" that average over the
 unpruned model's. Built from the summary records of `runs.methods_table` and the interleaved
@@ -12,6 +13,8 @@ timings of `runs.methods_speed`, never from numbers typed in.
 from __future__ import annotations
 
 import pandas as pd
+
+from ..experiments.profiles import BENCHMARK_NAMES
 
 # testbed family -> the benchmark it stands in for (column header)
 ANALOGUE = {
@@ -22,16 +25,30 @@ ANALOGUE = {
     "count": "count",
     "position": "position",
 }
+# a benchmark profile's columns: each benchmark under its name in the papers' tables, in their order
+BENCHMARK_COLUMNS = {b: name + (" (F1)" if b == "pope" else "") for b, name in BENCHMARK_NAMES.items()}
 UNPRUNED = "unpruned"
+# MME's headline is a score out of 2800 (perception 2000 + cognition 800): the average takes it as
+# a percentage of that, so every column enters the average on the same 0-100 scale
+MME_MAX = 2800
 
 
 def family_scores(record: dict) -> dict[str, float]:
-    """A summary record's score per family column (%): accuracy, and F1 for `exist`."""
+    """A summary record's score per column: on the testbed accuracy (%) per family and F1 for
+    `exist`; on a benchmark profile each benchmark's headline (%, MME its score)."""
     out = {}
     for fam, acc in record["families"].items():
+        if fam in BENCHMARK_COLUMNS:
+            out[BENCHMARK_COLUMNS[fam]] = acc if fam == "mme" else 100 * acc
+            continue
         value = record.get("exist_f1") if fam == "exist" and record.get("exist_f1") is not None else acc
         out[ANALOGUE.get(fam, fam)] = 100 * value
     return out
+
+
+def average(scores: dict[str, float]) -> float:
+    """The mean of a row's columns (MME as a percentage of its maximum score)."""
+    return sum(100 * v / MME_MAX if col == BENCHMARK_COLUMNS["mme"] else v for col, v in scores.items()) / len(scores)
 
 
 def paper_layout(records: list[dict], speed: dict | None = None, group=None) -> pd.DataFrame:
@@ -51,13 +68,13 @@ def paper_layout(records: list[dict], speed: dict | None = None, group=None) -> 
     rows = []
     for r in [full] + [r for r in records if r.get("method") != "full" and "overall" in r]:
         scores = family_scores(r)
-        average = sum(scores.values()) / len(scores)
-        reference = average if reference is None else reference
+        mean = average(scores)
+        reference = mean if reference is None else reference
         label, key = ("1", None) if r["method"] == "full" else group(r)
         t = timed.get((key, r["method"]))
         rows.append({"budget": label,
                      "method": UNPRUNED if r["method"] == "full" else r["method"], **scores,
-                     "average": average, "% of unpruned": 100 * average / reference,
+                     "average": mean, "% of unpruned": 100 * mean / reference,
                      "decoder FLOPs %": 100 * r["flops_ratio"],
                      "speedup": t["speedup"] if t else None,
                      "speedup range": f"{t['speedup_range'][0]:.2f}-{t['speedup_range'][1]:.2f}" if t else None})

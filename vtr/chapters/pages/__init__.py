@@ -1,0 +1,31 @@
+"""What every chapter page says about the build it comes from.
+
+One module per chapter here computes the facts its page glues (`facts(...) -> dict`);
+`profile_note()` is glued at the top of each chapter (`{glue:md} profile-note`). On the testbed
+profile (the published book) it is empty. On another profile it names the profile, its models and
+benchmarks, and says how to read the page: the prose describes the testbed build, the numbers,
+tables, figures and verdicts are this profile's; a section that applies to the testbed only says so.
+"""
+from __future__ import annotations
+
+from ..experiments import profiles
+from ..experiments.profiles import BENCHMARK_NAMES
+
+
+def profile_note() -> str:
+    """Markdown for the top of a chapter ("" on the testbed profile)."""
+    prof = profiles.current()
+    if prof.is_testbed:
+        return ""
+    models = ", ".join(f"`{m}`" for m in prof.models)
+    benchmarks = ", ".join(BENCHMARK_NAMES.get(b, b) for b in prof.benchmarks)
+    warning = (" Its checkpoints have random weights: the numbers exercise every code path and mean "
+               "nothing." if prof.name == "tiny" else "")
+    return (f"```{{note}}\nThis page was built on the **{prof.name}** profile: models {models}; "
+            f"benchmarks {benchmarks}.{warning} The prose describes the book's testbed build; the "
+            f"numbers, tables, figures and verdicts are this profile's.\n```")
+
+
+def testbed_only(what: str) -> str:
+    """The sentence a section shows on a profile it does not apply to."""
+    return f"*{what} applies to the testbed profile only (its generator and training logs); not shown here.*"
