@@ -21,3 +21,10 @@ def test_target_needs_overall_and_every_family():
     assert book_runs.meets_target(_acc(fams, overall=0.95))
     assert not book_runs.meets_target(_acc(fams, overall=0.89))
     assert not book_runs.meets_target(_acc({**fams, "position": (0.79, 0.3, 0.3)}, overall=0.95))
+
+
+def test_without_an_answer_prior_the_blank_image_alone_decides():
+    acc = _acc({"pope": (0.80, 0.0, 0.50),      # lost when blanked
+                "mme": (0.60, 0.0, 0.58)}, overall=0.7)   # kept without the image
+    acc["prior"] = None  # a benchmark profile has no answer prior
+    assert book_runs.families_from_image(acc) == (["pope"], ["mme"])

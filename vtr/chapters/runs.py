@@ -115,9 +115,11 @@ TARGET_OVERALL, TARGET_FAMILY = 0.90, 0.80
 def families_from_image(acc: dict, margin: float = 0.10) -> tuple[list[str], list[str]]:
     """(families answered from the image, the others) for a `testbed_accuracy()` result: from the
     image = more than `margin` above the family's answer prior and more than `margin` lost when the
-    image is blanked."""
+    image is blanked. A benchmark profile has no answer prior (`prior` is None): the blank-image
+    test alone decides there."""
     fams = list(acc["families"])
-    uses = [f for f in fams if acc["families"][f] - acc["prior"][f] > margin
+    prior = acc.get("prior")
+    uses = [f for f in fams if (prior is None or acc["families"][f] - prior[f] > margin)
             and acc["families"][f] - acc["blank_image"]["families"][f] > margin]
     return uses, [f for f in fams if f not in uses]
 
