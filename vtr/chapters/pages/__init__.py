@@ -8,8 +8,8 @@ tables, figures and verdicts are this profile's; a section that applies to the t
 """
 from __future__ import annotations
 
-from ..experiments import profiles
-from ..experiments.profiles import BENCHMARK_NAMES
+from ...experiments import profiles
+from ...experiments.profiles import BENCHMARK_NAMES
 
 
 def profile_note() -> str:
