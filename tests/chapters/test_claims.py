@@ -170,3 +170,19 @@ def test_a_chapters_verdict_list_shows_each_testbed_and_a_model_free_claim_once(
     rank, packer = md.splitlines()
     assert "8 layers:" in rank and "16 layers:" in rank and "**not reproduced**" in rank and "**reproduced**" in rank
     assert "layers:" not in packer and packer.count("**not tested**") == 1
+
+
+def test_cls_claims_are_not_tested_on_a_model_the_cls_analysis_cannot_run(monkeypatch):
+    reason = "encoder-side reduction needs one image per sample"
+    monkeypatch.setattr(R, "cls_knee", lambda model="testbed": {"unsupported": reason})
+    for check in (claims.longtail_claim, claims.cls22_claim):
+        row = check("llava-next-tiny")
+        assert row.verdict == "not tested" and reason in row.measured and "llava-next-tiny" in row.measured
+
+
+@pytest.mark.parametrize("check", [claims.tokenpacker_claim, claims.generality_claim])
+def test_model_free_claims_speak_of_the_testbed_only_on_the_testbed(monkeypatch, check):
+    assert "testbed" in check().measured
+    monkeypatch.setattr(R, "is_testbed", lambda: False)
+    row = check()
+    assert "testbed" not in row.measured and row.verdict == "not tested"

@@ -238,10 +238,19 @@ def psigmoid_claim(model: str = "testbed") -> Row:
 
 
 def tokenpacker_claim(model: str = "testbed") -> Row:
-    return _row("tokenpacker", "TokenPacker is a trained projector; the testbed has none", "not tested", model)
+    has = "the testbed has none" if R.is_testbed() else "none of this profile's models has one"
+    return _row("tokenpacker", f"TokenPacker is a trained projector; {has}", "not tested", model)
+
+
+def _cls_unsupported(key: str, model: str) -> Row | None:
+    """The "not tested" row of a CLS-similarity claim on a model `runs.cls_knee` cannot measure."""
+    reason = R.cls_knee(model).get("unsupported")
+    return None if reason is None else _row(key, f"cannot run on {model}: {reason}", "not tested", model)
 
 
 def longtail_claim(model: str = "testbed") -> Row:
+    if (row := _cls_unsupported("longtail", model)) is not None:
+        return row
     k = R.cls_knee(model)
     knees = np.array(k["knees"]["kneedle"])
     n = len(k["mean_curve"])
@@ -256,6 +265,8 @@ def longtail_claim(model: str = "testbed") -> Row:
 def cls22_claim(model: str = "testbed") -> Row:
     """Competitive at ~22%: reproduced when the mean keep rate is <= 30% and the judged drop <= 1
     point; partly at <= 50% and <= 5 points."""
+    if (row := _cls_unsupported("cls22", model)) is not None:
+        return row
     k = R.cls_knee(model)
     two, full = k["two_stage"], R.gsearch(model)["full"]
     drop, said = judged_drop(full, two, model)
@@ -296,6 +307,9 @@ def dyvte_claim(model: str = "testbed") -> Row:
 
 
 def generality_claim(model: str = "testbed") -> Row:
+    if not R.is_testbed():
+        return _row("generality", "needs routers trained on LLaVA, VILA, Eagle and InternVL; this profile's DyVTE "
+                    "rows show its own models", "not tested", model)
     return _row("generality", "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny LLaVA, LLaVA-NeXT, "
                 "Qwen2-VL and InternVL configs in the tests, but no trained routers exist for them here", "not tested",
                 model)
