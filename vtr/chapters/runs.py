@@ -181,11 +181,12 @@ def rank_consistency(model: str | None = None) -> dict:
 
 
 def tau_excluding_first(rc: dict, query: str = "last") -> float:
-    """Mean Kendall tau over pairs of distinct layers, both >= 1 (the paper excludes layer 1)."""
-    t = np.array(rc[query]["tau_mean"])
-    L = len(t)
-    pairs = [t[i, j] for i in range(1, L) for j in range(i + 1, L)]
-    return float(np.mean(pairs))
+    """Mean Kendall tau over pairs of distinct layers, both >= 1 (the paper excludes layer 1), of a
+    `rank_consistency` result: `vtr.testbed.history.mean_tau_without_first`, which the shipped
+    checkpoints' saved taus use too."""
+    from ..testbed.history import mean_tau_without_first
+
+    return mean_tau_without_first(np.array(rc[query]["tau_mean"]))
 
 
 # ------------------------------------------------------------------ chapter 4: G-Search
