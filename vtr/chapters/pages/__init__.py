@@ -29,3 +29,21 @@ def profile_note() -> str:
 def testbed_only(what: str) -> str:
     """The sentence a section shows on a profile it does not apply to."""
     return f"*{what} applies to the testbed profile only (its generator and training logs); not shown here.*"
+
+
+def notice_table(what: str):
+    """The one-cell table a testbed-only table shows on another profile: `testbed_only(what)` (the
+    book's `glue:table` needs a table there, and its listing of tables a CSV)."""
+    import pandas as pd
+
+    return pd.DataFrame({"note": [testbed_only(what).strip("*")]})
+
+
+def notice_figure(what: str):
+    """The figure a testbed-only figure shows on another profile: the sentence `testbed_only(what)`
+    (`glue:figure` and the book's listing of figures need a PNG and an SVG there)."""
+    import matplotlib.pyplot as plt
+
+    fig = plt.figure(figsize=(7, 0.8))
+    fig.text(0.5, 0.5, testbed_only(what).strip("*"), ha="center", va="center", style="italic", wrap=True)
+    return fig
