@@ -37,3 +37,11 @@ def test_row_groups_name_rows_and_their_timings():
     assert list(df.index) == [("1", "unpruned"), ("192", "fastv"), ("128", "fastv")]
     assert df.loc[("192", "fastv"), "speedup"] == 1.5
     assert pd.isna(df.loc[("128", "fastv"), "speedup"])  # its group was not timed
+
+
+def test_family_columns_keep_testbed_names_and_name_benchmarks_as_the_papers():
+    testbed = rec("full", None, {"attribute": 0.5, "exist": 0.25}, f1=0.9)
+    assert tables.family_columns(testbed) == {"attribute": 50.0, "exist": 25.0}  # accuracy, not F1
+    bench = rec("full", None, {"pope": 0.5, "mme": 1400.0})
+    assert tables.family_columns(bench) == tables.family_scores(bench)
+    assert set(tables.family_columns(bench)) == {tables.BENCHMARK_COLUMNS["pope"], tables.BENCHMARK_COLUMNS["mme"]}

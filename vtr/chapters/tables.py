@@ -46,6 +46,13 @@ def family_scores(record: dict) -> dict[str, float]:
     return out
 
 
+def family_columns(record: dict) -> dict[str, float]:
+    """A chapter table's per-family columns: on the testbed each family's accuracy (%) under its own
+    name (no analogue names, no F1); on a benchmark profile `family_scores` (the papers' columns)."""
+    if any(f in BENCHMARK_COLUMNS for f in record["families"]):
+        return family_scores(record)
+    return {f: 100 * v for f, v in record["families"].items()}
+
 def average(scores: dict[str, float]) -> float:
     """The mean of a row's columns (MME as a percentage of its maximum score)."""
     return sum(100 * v / MME_MAX if col == BENCHMARK_COLUMNS["mme"] else v for col, v in scores.items()) / len(scores)
