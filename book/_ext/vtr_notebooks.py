@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import time
 from datetime import datetime, timezone
@@ -146,7 +147,8 @@ def _write_exec_times(app, env) -> None:
         return
     rows = exec_times(app, env)
     out = Path(app.outdir) / EXEC_TIMES
-    out.write_text(json.dumps({"smoke": _smoke(), "chapters": rows}, indent=1) + "\n")
+    profile = os.environ.get("VTR_PROFILE") or "testbed"
+    out.write_text(json.dumps({"smoke": _smoke(), "profile": profile, "chapters": rows}, indent=1) + "\n")
 
 
 def _smoke() -> bool:

@@ -29,6 +29,26 @@ def site_root() -> Path:
     return root
 
 
+def built_profile(root: Path) -> str:
+    """The profile the site was built on (`exec-times.json`, written by book/_ext/vtr_notebooks.py)."""
+    import json
+
+    path = root / "exec-times.json"
+    return json.loads(path.read_text()).get("profile", "testbed") if path.is_file() else "testbed"
+
+
+@pytest.fixture(scope="session")
+def profile(site_root) -> str:
+    return built_profile(site_root)
+
+
+@pytest.fixture(scope="session")
+def testbed_site(profile):
+    """Skip a check of the testbed book's own tables and claims on another profile's build."""
+    if profile != "testbed":
+        pytest.skip(f"a check of the testbed build (this site was built on the {profile} profile)")
+
+
 @pytest.fixture(scope="session")
 def site_url(site_root):
     with serve(site_root) as url:

@@ -15,7 +15,8 @@ from vtr.chapters.tables import ANALOGUE
 
 from .sitecheck import open_page, page_artefacts, serve, table_caption_problems
 
-pytestmark = pytest.mark.browser
+# the testbed book's labels and task-family columns (test_profile_book.py checks another profile's)
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("testbed_site")]
 
 METHOD_COLUMNS = [*ANALOGUE.values(), "average", "% of unpruned", "decoder FLOPs %", "speedup", "speedup range"]
 # page -> {table label: header cells it must have}
