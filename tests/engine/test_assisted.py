@@ -5,11 +5,12 @@ keep-all the output is the unpatched model's, bit for bit; pruned, it is plain p
 decoding (the prompt alone decides the selection, the candidates decode like generated tokens)."""
 import pytest
 import torch
-from _generation import assert_close, assert_same, generate, half_from, setup
 from transformers import DynamicCache
 
 from vtr import tiny
 from vtr.engine import Policy
+
+from .helpers import assert_close, assert_same, generate, half_from, setup
 
 NEW = 8
 

@@ -9,12 +9,13 @@ import warnings
 
 import pytest
 import torch
-from _generation import assert_close, assert_same, generate, half_from, setup
 from transformers import CompileConfig
 
 from vtr import tiny
 from vtr.engine import Policy
 from vtr.engine.core import COMPILED_WARNING
+
+from .helpers import assert_close, assert_same, generate, half_from, setup
 
 
 def compiled():

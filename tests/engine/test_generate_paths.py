@@ -65,7 +65,7 @@ def test_continuing_a_pruned_cache_equals_one_pruned_generate(arch):
 
 
 # ---------------------------------------------------------------------------------------- more paths
-from _generation import BANNED, Frozen, assert_close, assert_same, generate, half_from, setup  # noqa: E402
+from .helpers import BANNED, Frozen, assert_close, assert_same, generate, half_from, setup  # noqa: E402
 
 
 @pytest.mark.parametrize("arch", tiny.ARCHITECTURES)

@@ -6,10 +6,11 @@ passes through whole while the others are pruned, and right padding (2-D or 4-D 
 4-D mask is refused in one line, before a pruned layer runs."""
 import pytest
 import torch
-from _generation import BANNED, assert_close, assert_same, half_from
 
 from vtr import tiny
 from vtr.engine import Policy, UnsupportedInput, prune
+
+from .helpers import BANNED, assert_close, assert_same, half_from
 
 GEN = dict(max_new_tokens=3, do_sample=False, return_dict_in_generate=True, output_scores=True,
            pad_token_id=tiny.PAD, suppress_tokens=BANNED)

@@ -4,10 +4,11 @@ step are shorter by the dropped tokens (as the README states), and `labels` give
 surviving positions, each predicting the input's next token (with `logits_to_keep`: refused)."""
 import pytest
 import torch
-from _generation import BANNED, half_from
 
 from vtr import tiny
 from vtr.engine import Policy, UnsupportedInput, prune
+
+from .helpers import BANNED, half_from
 
 OUT = dict(output_attentions=True, output_hidden_states=True)
 

@@ -4,11 +4,12 @@ decoder gets a 4-D mask (llava, llava_next) or a dict of them (qwen2_vl, internv
 pruned dynamic-cache output, and the padding the engine reads from that mask is the batch's."""
 import pytest
 import torch
-from _generation import assert_close, assert_same, generate, half_from, run, setup
 
 from vtr import tiny
 from vtr.engine import PlanPolicy, Policy
 from vtr.plan import Plan
+
+from .helpers import assert_close, assert_same, generate, half_from, run, setup
 
 STATIC = dict(cache_implementation="static")
 
