@@ -98,7 +98,7 @@ import torch
 
 from .. import scores as S
 from .adapters import Adapter, adapter_for
-from .features import CAPTURE_SLOT, SELECTION_SLOT
+from .memo import CAPTURE_SLOT, SELECTION_SLOT
 from .policy import EncoderView, LayerView, Policy, UnsupportedInput, last_position
 
 POSITION_MODES = ("original", "renumber")

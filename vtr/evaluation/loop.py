@@ -35,7 +35,7 @@ def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | 
              on_batch: Callable | None = None, features: FeatureCache | None = None,
              fingerprint: dict | None = None) -> dict:
     """Run the split; returns {"metrics", "mean_tokens", "keep_rate", "flops_ratio", "n"}.
-    `features`: reuse image-encoder outputs across calls (see `vtr.engine.features`): same
+    `features`: reuse image-encoder outputs across calls (see `vtr.engine.memo`): same
     predictions, about half the compute on the testbed. `out` + `fingerprint`: resumable run file
     (see the module docstring)."""
     policy = policy or Policy()

@@ -58,7 +58,7 @@ class Runner:
     # same images; False for a real model, whose `vtr eval` sees each batch once (no memo on its GPU).
     shares_images: bool = False
     feature_bytes, feature_layers = 1 << 30, 0  # memo size and unpruned decoder layers it keeps
-    prefix_bytes = 0  # memo of pruned decoder prefixes (0: none; see `vtr.engine.features`)
+    prefix_bytes = 0  # memo of pruned decoder prefixes (0: none; see `vtr.engine.memo`)
 
     def feature_cache(self):
         """The image-feature memo of this runner (`vtr.engine.FeatureCache`), created on first use."""

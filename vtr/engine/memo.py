@@ -10,8 +10,8 @@ tower costs about as much as its decoder).
 `FeatureCache.attached(model)` patches one thing: the instance attribute `get_image_features` of
 the module that owns it (`model.model` for every supported family), with a memo keyed by the
 digest of the call's tensors (pixel values, image sizes / grid). The memo keeps the projected
-features (`pooler_output`), not the tower's hidden states. When a pruning session with an encoder
-step is installed (`vtr.engine.prune`), it exposes its capture of the tower's feature layer (that
+features (`pooler_output`), not the tower's hidden states. When `vtr.engine.prune` with an encoder
+step is active, it exposes its capture of the tower's feature layer (that
 layer's attention input and its output) as `model._vtr_vision_capture`; the memo then stores that
 capture with the features and refills it on a hit, so the encoder step sees exactly what the tower
 gave. An entry stored without a capture is recomputed the first time a capture is needed. With
@@ -20,7 +20,7 @@ and adds a pre-hook on the decoder, to reuse those layers' outputs of unpruned r
 `FeatureCache._attach_decoder`). With `prefix_bytes > 0` it also reuses the decoder layers of
 *pruned* prefixes: a search scores many plans that agree on their first layers (every probe of
 G-Search's binary search at layer l shares layers < l), and what enters layer l is a function of the
-batch and of which input columns each earlier layer kept, which the pruning session exposes
+batch and of which input columns each earlier layer kept, which `prune` exposes
 (`model._vtr_selection`). Such an output is kept from the second time its key is seen, so
 one-off plans do not flush the prefixes the next probes share. Exiting the block removes every
 patch. Prefill timings must never run inside it (`vtr.timing.prefill_speedup` and `vtr bench` do
@@ -31,10 +31,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-from collections import OrderedDict
+from dataclasses import dataclass
 
 import torch
 from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+from .lru import LRU, nbytes
 
 CAPTURE_SLOT = "_vtr_vision_capture"  # set by vtr.engine.core.PruningSession for encoder-side policies
 SELECTION_SLOT = "_vtr_selection"  # set by PruningSession: which input columns the running layer holds
@@ -61,38 +63,69 @@ def _digest(args, kwargs) -> str:
     return h.hexdigest()
 
 
-def _nbytes(x) -> int:
-    if isinstance(x, torch.Tensor):
-        return x.numel() * x.element_size()
-    if isinstance(x, (list, tuple)):
-        return sum(_nbytes(v) for v in x)
-    return 0
+@dataclass
+class ImageFeatures:
+    """A memoised `get_image_features` result, and the tower capture of the same call (None: the
+    call ran without an encoder step reading the tower)."""
+    features: BaseModelOutputWithPooling
+    capture: dict | None
+
+    @property
+    def nbytes(self) -> int:
+        return nbytes(self.features.pooler_output) + nbytes(self.capture)
+
+
+@dataclass
+class LayerOutput:
+    """A memoised decoder layer's output (a tensor or the layer's tuple)."""
+    output: object
+
+    @property
+    def nbytes(self) -> int:
+        return nbytes(self.output)
+
+
+@dataclass
+class Chain:
+    """The running prefill's memo chain: its key, the last layer served or run, that layer's output
+    and whether tokens were removed before it."""
+    key: str
+    index: int
+    output: torch.Tensor
+    pruned: bool
+
+
+def _entry_bytes(entry) -> int:
+    return entry.nbytes
 
 
 class FeatureCache:
     """Memo of `get_image_features` per input batch, bounded by `max_bytes` (least recently used
-    entries go first). One cache belongs to one model: attaching it to another raises."""
+    entries go first). One cache belongs to one model: attaching it to another raises.
 
-    SEEN_LIMIT = 1 << 20  # keys remembered for second-sight admission (then forgotten at once)
+    `unpruned` holds what every policy computes alike on a batch (image features, and with
+    `decoder_layers` the first decoder layers' outputs before anything is removed); `pruned`
+    (`prefix_bytes` > 0) the decoder layers' outputs of pruned prefixes."""
 
     def __init__(self, max_bytes: int = 1 << 30, decoder_layers: int = 0, prefix_bytes: int = 0):
         self.max_bytes = max_bytes
         self.decoder_layers = decoder_layers  # also memoise the first decoder layers (see _attach_decoder)
         self.prefix_bytes = prefix_bytes  # and every layer of pruned prefixes, in a memo of this size
-        self._memo: OrderedDict[str, object] = OrderedDict()
-        self._bytes = 0
-        self._prefix: OrderedDict[str, object] = OrderedDict()
-        self._prefix_size = 0
-        self._seen: set[str] = set()
+        self.unpruned = LRU(max_bytes, _entry_bytes)
+        self.pruned = LRU(prefix_bytes, _entry_bytes, second_sight=True)
         self._model_id: int | None = None
-        # (key, index of the last layer, its output, whether tokens were removed) of the running prefill
-        self._chain: tuple | None = None
+        self._chain: Chain | None = None
         self.hits = self.misses = 0
         self.layer_hits = self.layer_misses = 0
         self.prefix_hits = self.prefix_misses = 0
 
     def __len__(self) -> int:
-        return len(self._memo)
+        return len(self.unpruned)
+
+    @property
+    def _bytes(self) -> int:
+        """Bytes held by the `unpruned` memo (what `max_bytes` bounds)."""
+        return self.unpruned.nbytes
 
     @contextlib.contextmanager
     def attached(self, model):
@@ -113,17 +146,17 @@ class FeatureCache:
                 return original(*args, **kwargs)
             capture = getattr(model, CAPTURE_SLOT, None)  # a dict when an encoder step reads the tower
             key = _digest(args, kwargs)
-            entry = self._memo.get(key)
-            if entry is not None and (capture is None or entry[1] is not None):
+            entry = self.unpruned.get(key)
+            if entry is not None and (capture is None or entry.capture is not None):
                 self.hits += 1
-                self._memo.move_to_end(key)
                 if capture is not None:
-                    capture.update(entry[1])
-                return entry[0]
+                    capture.update(entry.capture)
+                return entry.features
             self.misses += 1
-            out = original(*args, **kwargs)  # the session's hooks fill `capture` during this call
+            out = original(*args, **kwargs)  # the engine's hooks fill `capture` during this call
             slim = BaseModelOutputWithPooling(pooler_output=out.pooler_output)
-            self._store(key, (slim, dict(capture) if capture else None))
+            # replaces an entry stored without a capture
+            self.unpruned.put(key, ImageFeatures(slim, dict(capture) if capture else None))
             return slim
 
         owner.get_image_features = memo
@@ -144,10 +177,10 @@ class FeatureCache:
         same for every policy run on the same batch (same embeddings, mask and positions): keyed by
         the digest of the decoder's call (embeddings, mask, positions). Layer l is served only if it
         receives, as the very same tensor object, the output of layer l - 1 of that chain, or the
-        rows the pruning session gathered from exactly that tensor before layer l: the key then
+        rows the engine gathered from exactly that tensor before layer l: the key then
         grows by the input columns the rows hold and their validity (with the position mode, this
         fixes the layer's hidden states, mask and rotary phases). Anything else (hidden states
-        from elsewhere, no session to say what was gathered) ends the chain and every later layer
+        from elsewhere, no `prune` to say what was gathered) ends the chain and every later layer
         runs as usual. Bypassed under autograd and with a KV cache (a memoised layer would not
         write its cache). Patches the instance attribute `forward` of those layers and adds a
         pre-hook on the decoder; both are removed on exit."""
@@ -163,18 +196,18 @@ class FeatureCache:
             embeds = kwargs.get("inputs_embeds")
             if embeds is None:
                 return
-            self._chain = (_digest(args, kwargs), -1, embeds, False)
+            self._chain = Chain(_digest(args, kwargs), -1, embeds, False)
 
         def extend(chain, index, hidden):
             """(chain key, pruned) for layer `index` receiving `hidden`, or None to stop."""
-            if hidden is chain[2]:
-                return chain[0], chain[3]
+            if hidden is chain.output:
+                return chain.key, chain.pruned
             selection = getattr(model, SELECTION_SLOT, None)
             found = selection() if selection is not None else None
-            if found is None or found[1] != index or found[2] != id(chain[2]) or not self.prefix_bytes:
+            if found is None or found[1] != index or found[2] != id(chain.output) or not self.prefix_bytes:
                 return None
             mode, _, _, origin, valid = found
-            h = hashlib.blake2b(f"{chain[0]}|{index}|{mode}|{tuple(origin.shape)}".encode(), digest_size=20)
+            h = hashlib.blake2b(f"{chain.key}|{index}|{mode}|{tuple(origin.shape)}".encode(), digest_size=20)
             h.update(origin.detach().contiguous().cpu().numpy().tobytes())
             h.update(valid.detach().contiguous().cpu().numpy().tobytes())
             return h.hexdigest(), True
@@ -188,7 +221,7 @@ class FeatureCache:
                 hidden = args[0] if args else kwargs.get("hidden_states")
                 chain = self._chain
                 found = None
-                if chain is not None and chain[1] == index - 1 and not torch.is_grad_enabled():
+                if chain is not None and chain.index == index - 1 and not torch.is_grad_enabled():
                     found = extend(chain, index, hidden)
                 if found is None:
                     self._chain = None
@@ -196,12 +229,12 @@ class FeatureCache:
                 base, pruned = found
                 key = f"{base}/layer{index}"
                 if not pruned and index < self.decoder_layers:
-                    out = self._layer(self._memo, key, True, original, args, kwargs)
+                    out = self._layer(self.unpruned, key, original, args, kwargs)
                 elif self.prefix_bytes:
-                    out = self._layer(self._prefix, key, False, original, args, kwargs)
+                    out = self._layer(self.pruned, key, original, args, kwargs)
                 else:
                     out = original(*args, **kwargs)
-                self._chain = (base, index, out[0] if isinstance(out, tuple) else out, pruned)
+                self._chain = Chain(base, index, out[0] if isinstance(out, tuple) else out, pruned)
                 return out
 
             layer.forward = forward
@@ -212,57 +245,20 @@ class FeatureCache:
         handle = lm.register_forward_pre_hook(lm_pre, with_kwargs=True)
         return undo + [handle.remove]
 
-    def _layer(self, memo, key, admit: bool, original, args, kwargs):
-        """A layer's output from `memo`, or computed and stored (at once if `admit`, else from the
-        key's second sighting)."""
-        unpruned = memo is self._memo
+    def _layer(self, memo: LRU, key: str, original, args, kwargs):
+        """A layer's output from `memo`, or computed and offered to it."""
+        unpruned = memo is self.unpruned
         entry = memo.get(key)
         if entry is not None:
-            memo.move_to_end(key)
             if unpruned:
                 self.layer_hits += 1
             else:
                 self.prefix_hits += 1
-            return entry[1]
-        out = original(*args, **kwargs)
+            return entry.output
         if unpruned:
             self.layer_misses += 1
-            self._store(key, ("layer", out))
-            return out
-        self.prefix_misses += 1
-        if admit or key in self._seen:
-            self._store_prefix(key, ("layer", out))
         else:
-            if len(self._seen) >= self.SEEN_LIMIT:
-                self._seen.clear()
-            self._seen.add(key)
+            self.prefix_misses += 1
+        out = original(*args, **kwargs)
+        memo.offer(key, LayerOutput(out))
         return out
-
-    def _store_prefix(self, key: str, entry: tuple) -> None:
-        size = _nbytes(entry[1])
-        if size > self.prefix_bytes:
-            return
-        self._prefix[key] = entry
-        self._prefix_size += size
-        while self._prefix_size > self.prefix_bytes:
-            _, old = self._prefix.popitem(last=False)
-            self._prefix_size -= _nbytes(old[1])
-
-    def _store(self, key: str, entry: tuple) -> None:
-        if key in self._memo:  # an entry without a capture, replaced by one with it
-            self._bytes -= self._size(self._memo.pop(key))
-        size = self._size(entry)
-        if size > self.max_bytes:
-            return
-        self._memo[key] = entry
-        self._bytes += size
-        while self._bytes > self.max_bytes:
-            _, old = self._memo.popitem(last=False)
-            self._bytes -= self._size(old)
-
-    @staticmethod
-    def _size(entry: tuple) -> int:
-        if isinstance(entry[0], str):  # ("layer", output of a decoder layer)
-            return _nbytes(entry[1])
-        slim, capture = entry
-        return _nbytes(slim.pooler_output) + (_nbytes(list(capture.values())) if capture else 0)
