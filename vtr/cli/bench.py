@@ -138,8 +138,6 @@ def _paper(args) -> int:
 
 
 def _arch_options(p) -> None:
-    from ..archs import names
-
     p.add_argument("--layers", type=positive_int, help=f"keep the first N decoder layers ({ARCH}<name> only)")
     p.add_argument("--vision-layers", type=positive_int,
                    help=f"keep the first N vision-tower layers ({ARCH}<name> only; for CPU tests)")
