@@ -30,3 +30,40 @@ def test_chapter_work_follows_the_build_sizes(monkeypatch):
     assert after["3 Rank consistency"] == 2 * before["3 Rank consistency"]
     hours = P.chapter_hours(MODEL, GPU, WORK)
     assert all(h["hours"] > 0 for h in hours) and {h["chapter"][0] for h in hours} == set("2345678")
+
+
+def llava_config(next_grid=None, **text):
+    from transformers import CLIPVisionConfig, LlamaConfig, LlavaConfig, LlavaNextConfig
+
+    vision = CLIPVisionConfig(hidden_size=1024, intermediate_size=4096, num_hidden_layers=24,
+                              num_attention_heads=16, patch_size=14,
+                              image_size=336)
+    llama = LlamaConfig(**{"hidden_size": 4096, "intermediate_size": 11008, "num_hidden_layers": 32,
+                           "num_attention_heads": 32, "vocab_size": 32000, **text})
+    if next_grid is None:
+        return LlavaConfig(text_config=llama, vision_config=vision)
+    return LlavaNextConfig(text_config=llama, vision_config=vision, image_grid_pinpoints=next_grid)
+
+
+def test_a_llava_config_gives_the_time_model_of_llava_1_5_7b():
+    m = P.Model.from_config(llava_config())
+    assert (m.shape.hidden, m.shape.intermediate, m.shape.n_layers) == (4096, 11008, 32)
+    assert (m.n_vision, m.vocab, m.crops) == (MODEL.n_vision, MODEL.vocab, 1)
+    assert m.decoder_params == MODEL.decoder_params and m.encode_flops == MODEL.encode_flops
+
+
+def test_llava_next_is_estimated_at_its_largest_tiling():
+    from vtr.flops import vision_tower_flops
+
+    grid = [[336, 672], [672, 672], [336, 1008]]
+    m = P.Model.from_config(llava_config(next_grid=grid))
+    assert m.crops == 1 + 4 and m.n_vision == 5 * MODEL.n_vision
+    projector = MODEL.encode_flops - vision_tower_flops(MODEL.vision)  # per 576 tokens
+    assert m.encode_flops == vision_tower_flops(m.vision, 5) + 5 * projector
+
+
+def test_a_config_without_a_clip_tower_is_refused():
+    from types import SimpleNamespace
+
+    with pytest.raises(ValueError, match="qwen2_vl"):
+        P.Model.from_config(SimpleNamespace(model_type="qwen2_vl", vision_config=SimpleNamespace(depth=32)))

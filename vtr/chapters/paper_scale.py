@@ -54,6 +54,27 @@ class Model:
     vision: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(
         hidden_size=1024, intermediate_size=4096, num_hidden_layers=24, patch_size=14, image_size=336))
 
+    crops: int = 1               # images the vision tower encodes per sample (LLaVA-NeXT: base + tiles)
+
+    @classmethod
+    def from_config(cls, config, n_text: int = 64, bytes_per_value: int = 2) -> "Model":
+        """The time model of a checkpoint's config (a transformers LLaVA or LLaVA-NeXT config): its
+        decoder shape, vocabulary and CLIP tower; LLaVA-NeXT at its largest tiling (the base image and
+        the most tiles of `image_grid_pinpoints`). Other architectures raise ValueError naming theirs."""
+        vision = getattr(config, "vision_config", None)
+        needed = ("hidden_size", "intermediate_size", "num_hidden_layers", "patch_size", "image_size")
+        if vision is None or not all(hasattr(vision, a) for a in needed):
+            raise ValueError(f"no time model for {getattr(config, 'model_type', type(config).__name__)}: "
+                             "needs a CLIP-style vision tower (LLaVA, LLaVA-NeXT)")
+        text = config.get_text_config()
+        side = vision.image_size
+        grid = getattr(config, "image_grid_pinpoints", None) or []
+        crops = 1 + max([(h // side) * (w // side) for h, w in grid], default=0)
+        return cls(shape=DecoderShape.from_config(text), vocab=text.vocab_size,
+                   n_vision=crops * (side // vision.patch_size) ** 2, n_text=n_text,
+                   bytes_per_value=bytes_per_value, crops=crops,
+                   vision=SimpleNamespace(**{a: getattr(vision, a) for a in needed}))
+
     @property
     def info(self) -> ModelInfo:
         return ModelInfo(self.shape.n_layers, self.n_vision, self.n_text, self.shape)
@@ -65,9 +86,9 @@ class Model:
 
     @property
     def encode_flops(self) -> int:
-        """Vision tower + the 2-layer MLP projector, one image."""
+        """Vision tower (on each crop) + the 2-layer MLP projector, one sample."""
         d = self.shape.hidden
-        return vision_tower_flops(self.vision) + 2 * self.n_vision * (self.vision.hidden_size * d + d * d)
+        return vision_tower_flops(self.vision, self.crops) + 2 * self.n_vision * (self.vision.hidden_size * d + d * d)
 
     @property
     def head_flops(self) -> int:
