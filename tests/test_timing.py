@@ -102,5 +102,5 @@ def test_prefill_reports_peak_memory_per_policy():
     rows = timing.prefill(model, inputs, timing.keep_plans(2, n, [0.25]), repeats=1, warmup=0, memory=True)
     (row,) = rows
     assert 0 < row["prefill_peak_bytes"] < row["prefill_peak_bytes_unpruned"]
-    assert row["prefill_peak_ratio"] == pytest.approx(row["prefill_peak_bytes"] / row["prefill_peak_bytes_unpruned"],
-                                                      abs=1e-4)
+    expected = row["prefill_peak_bytes"] / row["prefill_peak_bytes_unpruned"]
+    assert row["prefill_peak_ratio"] == pytest.approx(expected, abs=1e-4)

@@ -45,8 +45,8 @@ def policies(model, n_vision: int, n_text: int, gsearch_rates=None, psigmoid=Non
     out, skipped = {}, []
     for keep in FASTV_KEEPS:
         plan = Plan.drop_at(L, n_vision, FASTV_LAYER, round(keep * n_vision))
-        out[f"FastV K={FASTV_LAYER} R={round((1 - keep) * 100)}%"] = PlanPolicy(plan, query="last", source="previous",
-                                                                               scale_to_input=True)
+        name = f"FastV K={FASTV_LAYER} R={round((1 - keep) * 100)}%"
+        out[name] = PlanPolicy(plan, query="last", source="previous", scale_to_input=True)
     try:
         out["PyramidDrop (default)"] = get("pdrop")(info, scale_to_input=True)
     except Exception as e:  # a decoder too shallow for its stages: say so, time the rest
@@ -104,7 +104,8 @@ def run(load, setups=SETUPS, new_tokens=NEW_TOKENS, repeats: int = 3, warmup: in
             gen = generate_policies(model, inputs, pols, list(new_tokens), repeats=repeats, warmup=warmup)
             results.append({**desc, "batch": batch, "prefill": pre, "generate": gen, "skipped": skipped})
             del model, inputs
-    return {"device": device, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    now = datetime.datetime.now(datetime.timezone.utc)
+    return {"device": device, "date": now.isoformat(timespec="seconds"),
             "command": shlex.join(["vtr", *sys.argv[1:]]), "vtr_version": __version__, "results": results}
 
 
@@ -115,9 +116,9 @@ def table(result: dict) -> list[dict]:
     for r in result["results"]:
         gen = {(g["name"], g["new_tokens"]): g for g in r["generate"]}
         for p in r["prefill"]:
-            row = {"model": r["model"], "n_layers": r["n_layers"], "n_vision": r["n_vision"], "batch": r["batch"],
-                   "plan": p["name"], "prefill speedup": p["speedup"], "FLOPs ratio": p["flops_ratio"],
-                   "prefill peak ratio": p.get("prefill_peak_ratio")}
+            row = {"model": r["model"], "n_layers": r["n_layers"], "n_vision": r["n_vision"],
+                   "batch": r["batch"], "plan": p["name"], "prefill speedup": p["speedup"],
+                   "FLOPs ratio": p["flops_ratio"], "prefill peak ratio": p.get("prefill_peak_ratio")}
             for n in sorted({k[1] for k in gen}):
                 g = gen.get((p["name"], n))
                 if g:
@@ -143,11 +144,12 @@ def figure(result: dict):
         longest = max((g["new_tokens"] for g in r["generate"]), default=None)
         total = {g["name"]: g["total_speedup"]["median"] for g in r["generate"]
                  if g["new_tokens"] == longest and g["name"] != "unpruned"}
-        ax.bar([i + 0.2 for i in x], [total.get(n, 0) for n in names], 0.4, label=f"generate {longest} tokens")
+        ax.bar([i + 0.2 for i in x], [total.get(n, 0) for n in names], 0.4,
+               label=f"generate {longest} tokens")
         ax.axhline(1, color="k", lw=0.8)
         ax.set_xticks(list(x), names, rotation=60, ha="right", fontsize=7)
-        ax.set(ylabel="speedup vs unpruned", title=f"{r['model']} ({r['n_layers']} layers), {r['n_vision']} tokens, "
-                                                   f"batch {r['batch']}")
+        ax.set(ylabel="speedup vs unpruned",
+               title=f"{r['model']} ({r['n_layers']} layers), {r['n_vision']} tokens, batch {r['batch']}")
         ax.legend(fontsize=7)
     dev = result.get("device") or {}
     fig.suptitle(f"{dev.get('device_name', '?')}, {result['date']}", fontsize=8)

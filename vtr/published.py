@@ -120,7 +120,8 @@ class FastVCut:
     def _store_weights(self, module, args, output):
         weights = output[1]
         if weights is None:
-            raise RuntimeError("layer K-1 returned no attention weights: FastV's strategy needs eager attention")
+            raise RuntimeError("layer K-1 returned no attention weights: FastV's strategy needs eager "
+                               "attention")
         self._state["weights"] = weights[:, :, -1]  # the last token's row (left padding: position T-1)
 
     def _capture_input(self, module, args, kwargs):
@@ -258,7 +259,8 @@ def compare(model, inputs: dict, n_vision: int, keeps: list[float], layer: int =
             if name == "vtr":
                 with prune(model, run) as sess:  # the FLOPs of the kept tokens (`run` is vtr's policy)
                     model(**inputs, use_cache=False, logits_to_keep=1)
-                flops = whole_prefill_flops(model, inputs, sess.last_stats["token_counts"].tolist(), n_img) / full_flops
+                counts = sess.last_stats["token_counts"].tolist()
+                flops = whole_prefill_flops(model, inputs, counts, n_img) / full_flops
             t = statistics.median(times[keep, name])
             paired = [x / y for x, y in zip(base, times[keep, name])]
             rows.append({"keep": keep, "strategy": name, "speedup": round(b / t, 4),

@@ -337,6 +337,7 @@ def generate_policies(model, inputs: dict, policies: dict[str, Policy], new_toke
                 row["kv_bytes_ratio"] = round(mine[0]["kv_bytes"] / kv_base, 4)
                 row["decode_bytes_ratio"] = round((weights + mine[0]["kv_bytes"]) / (weights + kv_base), 4)
                 for key in ("prefill_peak_bytes", "decode_peak_bytes"):
-                    row[key.replace("_bytes", "_ratio")] = round(memory[name][key] / max(1, memory["unpruned"][key]), 4)
+                    ratio = memory[name][key] / max(1, memory["unpruned"][key])
+                    row[key.replace("_bytes", "_ratio")] = round(ratio, 4)
             rows.append(row)
     return rows

@@ -1,4 +1,4 @@
-"""`vtr bench` on published architectures with random weights, `--compare published`, and `vtr bench paper`."""
+"""`vtr bench` on published architectures with random weights, `--compare published`, `vtr bench paper`."""
 from __future__ import annotations
 
 import json
@@ -59,9 +59,9 @@ def test_compare_published_on_a_sized_random_model():
 @pytest.mark.slow
 def test_paper_command_runs_end_to_end_on_cpu(tmp_path):
     path = tmp_path / "paper.json"
-    out = run("bench", "paper", "--models", "llava-1.5-7b", "--batch-one", "--layers", "2", "--vision-layers", "1",
-              "--new-tokens", "2", "--repeats", "1", "--warmup", "0", "--psigmoid", "0.5,10,0.05",
-              "--gsearch-rates", "1,1,0.5,0.25", "--out", str(path), "--json")
+    out = run("bench", "paper", "--models", "llava-1.5-7b", "--batch-one", "--layers", "2",
+              "--vision-layers", "2", "--new-tokens", "2", "--repeats", "1", "--warmup", "0",
+              "--psigmoid", "0.5,10,0.05", "--gsearch-rates", "1,1,0.5,0.25", "--out", str(path), "--json")
     assert out.returncode == 0, out.stderr
     res = json.loads(path.read_text())
     assert {"device", "date", "command", "vtr_version"} <= set(res)

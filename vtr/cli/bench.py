@@ -22,21 +22,23 @@ SIZED = "random-llava-"
 
 
 def sized_inputs(name: str, batch: int):
-    """`random-llava-<hidden>`: a random-init LLaVA of that decoder width (8 layers, 144 vision
-    tokens, `vtr.tiny.build_sized`) and a left-padded batch of random prompts: for speed only."""
+    """`random-llava-<hidden>[-<tokens>]`: a random-init LLaVA of that decoder width (8 layers,
+    `vtr.tiny.build_sized`) with 144 vision tokens or the given square number of them (8-pixel
+    patches), and a left-padded batch of random prompts: for speed only."""
     from .. import tiny
-    from ..errors import InputError
 
-    try:
-        hidden = int(name[len(SIZED):])
-    except ValueError:
-        raise InputError(f"--model {name!r}: expected {SIZED}<hidden>, e.g. {SIZED}512") from None
-    model = tiny.build_sized(hidden=hidden)
+    hidden, _, tokens = name[len(SIZED):].partition("-")
+    side = round(int(tokens) ** 0.5) if tokens.isdigit() else 0
+    if not hidden.isdigit() or (tokens and (not side or side * side != int(tokens))):
+        raise InputError(f"--model {name!r}: expected {SIZED}<hidden>[-<square number of vision tokens>], "
+                         f"e.g. {SIZED}512 or {SIZED}512-576")
+    model = tiny.build_sized(hidden=int(hidden), **({"image_size": 8 * side} if tokens else {}))
     inputs = tiny.make_inputs(model, "llava", batch=batch, text_lengths=[8 + i % 8 for i in range(batch)])
     return model, inputs, tiny.n_image_tokens(model, "llava")
 
 
 ARCH = "arch:"
+FASTV_K = 2  # FastV's published K: --compare's default --layer
 
 
 def _model_and_inputs(args):
@@ -73,13 +75,14 @@ def _prefill(args) -> int:
     if args.compare == "published":
         from ..published import compare
 
-        out = compare(model, inputs, n_vision, args.keep, layer=max(1, args.layer), repeats=args.repeats,
+        out = compare(model, inputs, n_vision, args.keep, layer=args.layer or FASTV_K, repeats=args.repeats,
                       warmup=args.warmup)
         print(json.dumps({**desc, **out}, indent=None if args.json else 2))
         return 0
     n_layers = model.config.get_text_config().num_hidden_layers
-    rows = prefill(model, inputs, keep_plans(n_layers, n_vision, args.keep, args.layer), repeats=args.repeats,
-                   warmup=args.warmup, query=args.query, source=args.source, memory=args.model.startswith(ARCH))
+    plans = keep_plans(n_layers, n_vision, args.keep, args.layer or 1)
+    rows = prefill(model, inputs, plans, repeats=args.repeats, warmup=args.warmup, query=args.query,
+                   source=args.source, memory=args.model.startswith(ARCH))
     for r in rows:
         r.pop("name")
         r["batch"] = args.batch
@@ -116,8 +119,8 @@ def _paper(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    setups = tuple((name, tuple(args.batches) if name == "llava-1.5-7b" else bs) for name, bs in paper_speed.SETUPS
-                   if args.models is None or name in args.models)
+    setups = tuple((name, tuple(args.batches) if name == "llava-1.5-7b" else bs)
+                   for name, bs in paper_speed.SETUPS if args.models is None or name in args.models)
     if args.batch_one:
         setups = tuple((name, (1,)) for name, _ in setups)
 
@@ -142,8 +145,8 @@ def _arch_options(p) -> None:
     p.add_argument("--vision-layers", type=positive_int,
                    help=f"keep the first N vision-tower layers ({ARCH}<name> only; for CPU tests)")
     p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
-                   help="auto: bfloat16 on a GPU, float32 on CPU")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:<index>")
+                   help=f"auto: bfloat16 on a GPU, float32 on CPU ({ARCH}<name> only)")
+    p.add_argument("--device", default="cpu", help=f"cpu, cuda or cuda:<index> ({ARCH}<name> only)")
     p.add_argument("--warmup", type=nonnegative_int, default=2, help="untimed rounds before the timed ones")
 
 
@@ -160,7 +163,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"one of: {', '.join(benchmark_names())}")
     b.add_argument("--data")
     b.add_argument("--keep", type=fractions, default=[0.5, 0.25, 0.125], help="comma-separated keep rates in (0, 1]")
-    b.add_argument("--layer", type=positive_int, default=1, help="first layer that sees the reduced set")
+    b.add_argument("--layer", type=positive_int,
+                   help=f"first layer that sees the reduced set (default 1; with --compare, FastV's "
+                        f"K={FASTV_K})")
     b.add_argument("--batch", type=positive_int, default=32)
     b.add_argument("--repeats", type=positive_int, default=7)
     b.add_argument("--query", default="last", choices=["last", "text_mean"])
@@ -191,8 +196,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _arch_options(g)
     g.add_argument("--json", action="store_true")
     g.set_defaults(func=_generate)
-    a = s.add_parser("paper", help="the main paper's plans on llava-1.5-7b (batch 1 and 8) and llava-next-vicuna-7b "
-                                   "(batch 1), random weights: prefill and generation, one JSON file and one figure")
+    a = s.add_parser("paper", help="the main paper's plans on llava-1.5-7b (batch 1 and 8) and "
+                                   "llava-next-vicuna-7b (batch 1), random weights: prefill and generation, "
+                                   "one JSON file and one figure")
     a.add_argument("--out", default="data/paper_speed/paper_speed.json",
                    help="JSON file to write (the figure goes beside it, .png)")
     a.add_argument("--batches", type=positive_ints, default=[1, 8], help="llava-1.5-7b's batch sizes")
@@ -201,8 +207,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument("--batch-one", action="store_true", help="batch 1 only (the CPU check)")
     a.add_argument("--new-tokens", type=positive_ints, default=[16, 128])
     a.add_argument("--repeats", type=positive_int, default=3)
-    a.add_argument("--gsearch-rates", type=fractions, help="G-Search's searched per-layer keep rates (any depth)")
-    a.add_argument("--psigmoid", type=_abk, help="P-Sigmoid's fitted a,k,b (its midpoint is solved for 0.125)")
+    a.add_argument("--gsearch-rates", type=fractions,
+                   help="G-Search's searched per-layer keep rates (any depth)")
+    a.add_argument("--psigmoid", type=_abk,
+                   help="P-Sigmoid's fitted a,k,b (its midpoint is solved for 0.125)")
     a.add_argument("--threads", type=nonnegative_int, default=0, help="torch threads (0: torch's default)")
     _arch_options(a)
     a.set_defaults(warmup=1)

@@ -1,0 +1,90 @@
+"""Chapter 8's implementation comparison and its paper-scale speed table.
+
+`published_strategies()` times FastV as its published code runs it (eager attention) and as
+hook-based toolkits run it (layer K-1 re-run for its attention weights) beside vtr's engine, all
+keeping the same tokens (`vtr.published.compare`), on the testbed and on a random-init LLaVA of
+width 512 at 576 vision tokens; computed once and saved (the load-or-compute `cached` of
+`vtr.chapters.runs`). `paper_speed()` reads the GPU measurement `vtr bench paper` writes under
+`data/` when one is there (it never runs in a book build: it needs a GPU).
+"""
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from ..paths import data_dir, smoke
+
+KEEPS = (0.5, 0.25, 0.125)
+FASTV_LAYER = 2  # FastV's K
+SIZED_TOKENS = 576  # LLaVA-1.5's vision tokens, on the random-init model of width 512
+# name: (full, smoke); smoke numbers only check that the chapter runs
+SIZES = {"batch": (8, 2), "repeats": (5, 1), "warmup": (2, 0), "sized_hidden": (512, 64)}
+PAPER_SPEED = "paper_speed/paper_speed.json"  # under data/: what `vtr bench paper` writes by default
+STRATEGY_NAMES = {"vtr": "vtr engine (SDPA)", "fastv_eager": "FastV's code (eager)",
+                  "rerun_hook": "hook re-running layer K-1"}
+
+
+def _size(name: str):
+    full, quick = SIZES[name]
+    return quick if smoke() else full
+
+
+def published_strategies() -> dict:
+    """{model label: `vtr.published.compare` result} on the testbed and the sized random model."""
+    from .runs import cached
+
+    def compute():
+        from .. import tiny
+        from ..models import load, load_split
+        from ..published import compare
+        from ..timing import device_info
+
+        batch, repeats, warmup = _size("batch"), _size("repeats"), _size("warmup")
+        runner = load("testbed")
+        split = load_split("testbed", "test")
+        inputs = runner.inputs(split.samples[:batch], split)
+        out = {"testbed": compare(runner.model, inputs, runner.n_vision, list(KEEPS), FASTV_LAYER, repeats,
+                                  warmup)}
+        hidden = _size("sized_hidden")
+        model = tiny.build_sized(image_size=8 * round(SIZED_TOKENS ** 0.5), hidden=hidden)
+        inp = tiny.make_inputs(model, "llava", batch=batch, text_lengths=[8 + i % 8 for i in range(batch)])
+        n = tiny.n_image_tokens(model, "llava")
+        out[f"random-init LLaVA, width {hidden}"] = compare(model, inp, n, list(KEEPS), FASTV_LAYER, repeats,
+                                                            warmup)
+        return {"models": out, "device": device_info("cpu"), "batch": batch}
+    return cached("efficiency_published", compute)
+
+
+def published_table(result: dict) -> pd.DataFrame:
+    """One row per (model, keep rate): each strategy's speedup, efficiency and peak-memory ratio
+    against the unpruned SDPA model, and whether all kept the same tokens."""
+    rows = []
+    for label, res in result["models"].items():
+        for keep in KEEPS:
+            row = {"model": label, "vision tokens": res["n_vision"], "keep": keep}
+            for r in res["rows"]:
+                if r["keep"] == keep:
+                    name = STRATEGY_NAMES[r["strategy"]]
+                    row[f"{name}: speedup"] = r["speedup"]
+                    row[f"{name}: efficiency"] = r["efficiency"]
+                    row[f"{name}: peak memory"] = r["prefill_peak_ratio"]
+                    row["same tokens"] = r["same_tokens"]
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def paper_speed() -> dict | None:
+    """The saved paper-scale GPU measurement (`vtr bench paper`), or None when there is none."""
+    path = data_dir() / PAPER_SPEED
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    result["path"] = str(path)
+    return result
+
+
+def paper_speed_table(result: dict) -> pd.DataFrame:
+    from ..paper_speed import table
+
+    return pd.DataFrame(table(result))
