@@ -1,7 +1,14 @@
 """Bad input on the command line: exit code 2, one line on stderr naming the problem, nothing written.
 
-Each row runs `vtr` as a subprocess (as a user would), with the results store and every output path
-inside a temporary folder whose contents are compared before and after."""
+Each row of ROWS runs in this process through `vtr.cli.main(argv)`, the function the `vtr` script
+calls, with the results store (VTR_RESULTS), the working folder and every output path inside a
+temporary folder whose contents are compared before and after. In one process torch and the testbed
+model load once, not once per row. A few tests run a real process, for what only a process shows:
+- `test_the_console_script_exits_2_with_one_line`: two rows through the installed `vtr` script, one
+  refused by argparse (its SystemExit) and one by the command (the code `main` returns): the exit
+  code the shell sees, through the script's `sys.exit(main())`;
+- `test_vtr_debug_shows_the_traceback`: with VTR_DEBUG=1 the error escapes `main`, and the
+  interpreter prints its traceback and exits 1 (`python -m vtr.cli`, what torchrun launches)."""
 import json
 import os
 import subprocess
@@ -9,6 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from vtr import cli
+from vtr.errors import InputError
 
 ROWS = [
     # parsed before any work: argparse types and choices
@@ -77,6 +87,11 @@ ROWS = [
     ("search psigmoid --budget 0.3 --limit 8 --out {tmp}/fresh.trace.jsonl", "holds the search traced in"),
 ]
 
+# run as a process too (`test_the_console_script_exits_2_with_one_line`): one refused by argparse, one
+# by the command
+PROCESS_ROWS = ("eval --method nope", "testbed train --set colour_steps=3 --out {tmp}/train")
+VTR = Path(sys.executable).with_name("vtr")  # the console script of this environment
+
 
 def _noise(line: str) -> bool:
     """Progress bars (tqdm: transformers loading weights) and library warnings are not messages."""
@@ -88,8 +103,20 @@ def _snapshot(root: Path) -> dict:
             for p in sorted(root.rglob("*")) if p.is_file()}
 
 
+def _argv(command: str, root: Path) -> list[str]:
+    return [a.replace("{tmp}", str(root)) for a in command.split()]
+
+
+def _check_one_line(code, stderr: str, named: str) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip() and not _noise(line)]
+    assert code == 2, stderr[-2000:]
+    assert len(lines) == 1, stderr[-2000:]
+    assert lines[0].startswith("vtr") and "error:" in lines[0] and named in lines[0], lines[0]
+    assert "Traceback" not in stderr
+
+
 @pytest.fixture
-def sandbox(tmp_path):
+def sandbox(tmp_path, monkeypatch):
     header = {"type": "header", "version": 1, "config": {"search": "gsearch", "tolerance": 0.5}}
     (tmp_path / "other.trace.jsonl").write_text(json.dumps(header) + "\n")
     (tmp_path / "corrupt.trace.jsonl").write_text("not json\n" + json.dumps(header) + "\n")
@@ -101,34 +128,66 @@ def sandbox(tmp_path):
 
     name = searches.search_name("psigmoid", "last", searches.SEARCH_SOURCE, 0.3) + \
         searches._variant(SimpleNamespace(limit=8), "val")
-    (tmp_path / "results" / f"{name}.json").write_text(json.dumps({"plan": [144], "trace_file": "elsewhere.jsonl"}))
+    saved = {"plan": [144], "trace_file": "elsewhere.jsonl"}
+    (tmp_path / "results" / f"{name}.json").write_text(json.dumps(saved))
+    # in this process as in a fresh one: the store in the sandbox, relative paths under it, no debug
+    monkeypatch.setenv("VTR_RESULTS", str(tmp_path / "results"))
+    monkeypatch.delenv("VTR_DEBUG", raising=False)
+    monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def _main(argv: list[str], capsys) -> tuple[int, str]:
+    """`vtr.cli.main(argv)` in this process -> (exit code, stderr); argparse exits by SystemExit. The
+    command must leave the VTR_* settings as it found them: the rows that follow run in this process."""
+    settings = {k: v for k, v in os.environ.items() if k.startswith("VTR_")}
+    capsys.readouterr()
+    try:
+        code = cli.main(argv)
+    except SystemExit as exit_:
+        code = exit_.code
+    assert {k: v for k, v in os.environ.items() if k.startswith("VTR_")} == settings
+    return code, capsys.readouterr().err
+
+
+def _process_env(sandbox: Path, **extra: str) -> dict:
+    env = {**os.environ, "VTR_RESULTS": str(sandbox / "results"), "OMP_NUM_THREADS": "1", **extra}
+    if "VTR_DEBUG" not in extra:
+        env.pop("VTR_DEBUG", None)
+    return env
 
 
 def test_the_table_has_at_least_thirty_rows():
     assert len(ROWS) >= 30 and len({r[0] for r in ROWS}) == len(ROWS)
+    assert set(PROCESS_ROWS) <= {r[0] for r in ROWS}
 
 
 @pytest.mark.parametrize("command,named", ROWS, ids=[r[0] for r in ROWS])
-def test_bad_input_is_one_line_with_exit_code_2_and_writes_nothing(sandbox, command, named):
-    env = {**os.environ, "VTR_RESULTS": str(sandbox / "results"), "OMP_NUM_THREADS": "1"}
-    env.pop("VTR_DEBUG", None)
+def test_bad_input_is_one_line_with_exit_code_2_and_writes_nothing(sandbox, capsys, command, named):
     before = _snapshot(sandbox)
-    args = [a.replace("{tmp}", str(sandbox)) for a in command.split()]
-    proc = subprocess.run([sys.executable, "-m", "vtr.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
-    lines = [line for line in proc.stderr.splitlines() if line.strip() and not _noise(line)]
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    assert len(lines) == 1, proc.stderr[-2000:]
-    assert lines[0].startswith("vtr") and "error:" in lines[0] and named in lines[0], lines[0]
-    assert "Traceback" not in proc.stderr
+    code, stderr = _main(_argv(command, sandbox), capsys)
+    _check_one_line(code, stderr, named)
     assert _snapshot(sandbox) == before
 
 
-def test_debug_shows_the_traceback(sandbox):
-    env = {**os.environ, "VTR_RESULTS": str(sandbox / "results"), "VTR_DEBUG": "1"}
-    proc = subprocess.run([sys.executable, "-m", "vtr.cli", "testbed", "train", "--set", "colour_steps=3",
-                           "--out", str(sandbox / "train")], capture_output=True, text=True, env=env, timeout=300)
+@pytest.mark.parametrize("command", PROCESS_ROWS)
+def test_the_console_script_exits_2_with_one_line(sandbox, command):
+    assert VTR.exists(), f"console script missing: {VTR} (pip install -e .)"
+    before = _snapshot(sandbox)
+    proc = subprocess.run([str(VTR), *_argv(command, sandbox)], capture_output=True, text=True,
+                          env=_process_env(sandbox), timeout=300)
+    _check_one_line(proc.returncode, proc.stderr, dict(ROWS)[command])
+    assert _snapshot(sandbox) == before
+
+
+def test_debug_raises_the_error_itself(sandbox, capsys):
+    with pytest.raises(InputError, match="colour_steps"):
+        _main(["--debug", *_argv(PROCESS_ROWS[1], sandbox)], capsys)
+
+
+def test_vtr_debug_shows_the_traceback(sandbox):
+    proc = subprocess.run([sys.executable, "-m", "vtr.cli", *_argv(PROCESS_ROWS[1], sandbox)], capture_output=True,
+                          text=True, env=_process_env(sandbox, VTR_DEBUG="1"), timeout=300)
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "InputError" in proc.stderr
 
 
