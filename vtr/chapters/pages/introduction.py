@@ -1,0 +1,118 @@
+"""The introduction's facts: how the profile's models answer unpruned, the definitions box, the
+headline table with its verdict counts, and the claims whose verdict differs between the models.
+
+`facts()` gathers every value the page glues; the helpers below it take plain inputs (accuracy
+results, headline claims, column labels) so they can be checked on synthetic ones. On the testbed
+profile a model is named by its depth ("8 layers", "the 16-layer testbed"), elsewhere by its name.
+"""
+from __future__ import annotations
+
+from collections import Counter
+
+VERDICTS = ("reproduced", "partly", "not reproduced", "not tested")
+# keys whose value is MyST Markdown (the page glues them as Markdown, the others as they are)
+MARKDOWN = frozenset({"profile-note", "definitions-box", "headline-table", "headline-counts",
+                      "intro-others", "depth-summary"})
+
+
+def label(model: str, depth: int, testbed: bool) -> str:
+    """A model's name in a table header: its depth on the testbed ("8 layers"), else its name."""
+    return f"{depth} layers" if testbed else f"`{model}`"
+
+
+def place(model: str, depth: int, testbed: bool) -> str:
+    """A model in a sentence: "the 8-layer testbed", or its name."""
+    return f"the {depth}-layer testbed" if testbed else f"`{model}`"
+
+
+def readout(accuracies: dict, testbed: bool, depths: dict) -> dict:
+    """The "Read this first" facts from `runs.testbed_accuracy()` of each model (in profile
+    order): the first model's accuracy with and without the image, the families it answers from the
+    image and the others, whether it meets the testbed's target, and one sentence on the others."""
+    from .. import runs
+
+    models = list(accuracies)
+    first = accuracies[models[0]]
+    uses, near = runs.families_from_image(first)
+    if testbed:
+        target = ("It meets the testbed's target accuracy (overall 90%, every family 80%)."
+                  if runs.meets_target(first) else "It falls short of the testbed's target accuracy (overall "
+                  "90%, every family 80%); the verdicts below rest mostly on the families it answers from "
+                  "the image.")
+    else:
+        target = "This profile sets no accuracy target (the testbed's is overall 90%, every family 80%)."
+    others = " ".join(
+        f"{place(m, depths[m], testbed)[0].upper()}{place(m, depths[m], testbed)[1:]} answers "
+        f"{accuracies[m]['overall']:.1%} ({accuracies[m]['blank_image']['overall']:.1%} with a blank image)."
+        for m in models[1:])
+    return {"intro-overall": first["overall"], "intro-blank": first["blank_image"]["overall"],
+            "intro-uses": ", ".join(uses) or "none", "intro-near": ", ".join(near) or "none",
+            "intro-target": target, "intro-others": others}
+
+
+def headline_md(table: list, models: list, labels: dict) -> str:
+    """The headline table as MyST: paper, claim (linked to its chapter), the paper's number, then a
+    measurement and a verdict column per model."""
+    head = " | ".join(f"{labels[m]}: measurement | {labels[m]}: verdict" for m in models)
+    md = [f"| paper | claim | paper's number | {head} |", "|---" * (3 + 2 * len(models)) + "|"]
+    for c in table:
+        cells = " | ".join(f"{c.results[m][0]} | **{c.results[m][1]}**" for m in models)
+        md.append(f"| {c.paper} | {c.claim} ({{ref}}`{c.chapter}`) | {c.paper_value} | {cells} |")
+    return "\n".join(md)
+
+
+def verdict_counts(table: list, models: list) -> dict:
+    """{model: {verdict: how many claims got it}} for every verdict of `VERDICTS`."""
+    counts = {m: Counter(c.results[m][1] for c in table) for m in models}
+    return {m: {v: counts[m][v] for v in VERDICTS} for m in models}
+
+
+def counts_md(table: list, models: list, places: dict) -> str:
+    """The verdict counts of every model, as the clause after "Of N claims,"."""
+    counts = verdict_counts(table, models)
+    return "; ".join(f"on {places[m]} {n['reproduced']} reproduced, {n['partly']} partly, "
+                     f"{n['not reproduced']} did not and {n['not tested']} could not be tested"
+                     for m, n in counts.items())
+
+
+def changed_md(table: list, models: list, testbed: bool, depths: dict) -> str:
+    """The sentence opening "What changed with depth": on the testbed the claims whose verdict the
+    deeper testbed changed; elsewhere the claims whose verdict differs between the profile's models,
+    or that there is one model."""
+    from ..claims import depth_changes
+
+    if len(models) < 2:
+        return f"This profile has one model (`{models[0]}`): there is nothing to compare."
+    pair = models[:2] if testbed else models
+    changed = depth_changes(table, pair)
+    if testbed:
+        a, b = pair
+        listed = "; ".join(f"*{c.claim}* ({c.results[a][1]} on {depths[a]} layers, {c.results[b][1]} on "
+                           f"{depths[b]})" for c in changed) or "none"
+        return f"Doubling the depth changed the verdict of {len(changed)} claims: {listed}."
+    listed = "; ".join(f"*{c.claim}* (" + ", ".join(f"{c.results[m][1]} on `{m}`" for m in pair) + ")"
+                       for c in changed) or "none"
+    names = ", ".join(f"`{m}`" for m in pair)
+    return f"Between this profile's models ({names}) the verdict differs for {len(changed)} claims: {listed}."
+
+
+def facts() -> dict:
+    """Every value the introduction glues, for the active profile (see `MARKDOWN` for which are
+    MyST). Reads (or computes) the headline's results through `runs` and `claims`."""
+    from .. import claims, definitions, runs
+    from ...experiments import runners
+    from . import profile_note
+
+    models, testbed = runs.models(), runs.is_testbed()
+    depths = {m: runs.n_layers(m) for m in models}
+    out = {"profile-note": profile_note()}
+    out.update(readout({m: runs.testbed_accuracy(m) for m in models}, testbed, depths))
+    runner, test = runners.get("test")
+    _, val = runners.get("val")
+    out["definitions-box"] = definitions.box(len(val), len(test), runner.n_vision)
+    table = claims.headline(models)
+    out["headline-table"] = headline_md(table, models, {m: label(m, depths[m], testbed) for m in models})
+    out["n-claims"] = len(table)
+    out["headline-counts"] = counts_md(table, models, {m: place(m, depths[m], testbed) for m in models})
+    out["depth-summary"] = changed_md(table, models, testbed, depths)
+    return out
