@@ -13,7 +13,7 @@ from transformers import CompileConfig
 
 from vtr import tiny
 from vtr.engine import Policy
-from vtr.engine.core import COMPILED_WARNING
+from vtr.engine.compiled import COMPILED_WARNING
 
 from .helpers import assert_close, assert_same, generate, half_from, setup
 

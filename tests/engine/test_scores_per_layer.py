@@ -4,7 +4,7 @@ test for stale scores (a later layer served an earlier layer's attention), made 
 forcing every id() in the engine to collide."""
 import torch
 
-import vtr.engine.core as core
+import vtr.engine.scoring as scoring
 from vtr import tiny
 from vtr.engine import Policy, prune
 
@@ -33,7 +33,7 @@ def test_every_layer_gets_its_own_scores(monkeypatch):
     L = model.config.get_text_config().num_hidden_layers
     assert len(ref) == L
     assert not torch.allclose(ref[1], ref[2])  # the layers really differ, so staleness would show
-    monkeypatch.setattr(core, "id", lambda obj: 0, raising=False)  # every hidden state "the same id"
+    monkeypatch.setattr(scoring, "id", lambda obj: 0, raising=False)  # every hidden state "the same id"
     got = _record(model, inp)
     for layer in range(L):
         torch.testing.assert_close(got[layer], ref[layer], msg=f"layer {layer}")

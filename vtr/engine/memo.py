@@ -191,7 +191,8 @@ class FeatureCache:
 
         def lm_pre(module, args, kwargs):
             self._chain = None
-            if torch.is_grad_enabled() or kwargs.get("past_key_values") is not None or kwargs.get("use_cache"):
+            cached = kwargs.get("past_key_values") is not None or kwargs.get("use_cache")
+            if torch.is_grad_enabled() or cached:
                 return
             embeds = kwargs.get("inputs_embeds")
             if embeds is None:
@@ -214,7 +215,8 @@ class FeatureCache:
 
         def patch(index, layer):
             if "forward" in vars(layer):
-                raise RuntimeError(f"decoder layer {index} already has a patched forward (nested FeatureCache?)")
+                raise RuntimeError(f"decoder layer {index} already has a patched forward "
+                                   "(nested FeatureCache?)")
             original = layer.forward
 
             def forward(*args, **kwargs):

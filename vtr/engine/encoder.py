@@ -1,0 +1,75 @@
+"""The policy's encoder step (`Policy.encoder_step`), on the projected image features before the
+decoder.
+
+Vision-tower hooks (installed only when the policy has an encoder step) read the feature layer's
+attention input and its output, to offer CLS attention / CLS similarity / keys to the policy. The
+captured tensors sit in a dict also exposed as `model._vtr_vision_capture` while `prune` is
+active, so a `FeatureCache` that skips the tower can hand back what the tower gave for the same
+images (`vtr.engine.memo`). The step's features are written into `inputs_embeds` by the decoder's
+pre-hook; the tokens it drops are removed before layer 0."""
+from __future__ import annotations
+
+import torch
+
+from .. import scores as S
+from .policy import EncoderView, UnsupportedInput
+
+
+class VisionCapture(dict):
+    """What the tower's feature layer received and gave in this forward ("attn", "attn_in", "out")."""
+
+    def attention_pre_hook(self, module, args, kwargs):
+        self["attn_in"] = kwargs.get("hidden_states", args[0] if args else None)
+        self["attn"] = module
+
+    def output_hook(self, module, args, output):
+        self["out"] = output[0] if isinstance(output, tuple) else output
+
+
+def encoder_step(model, adapter, policy, cap: VisionCapture, embeds, vision, refusal):
+    """(embeds, keep): the policy's encoder step on the images of this prefill (one per sample that
+    has image positions; samples without any pass through), its features written into a copy of
+    `inputs_embeds`, and the (B, T) positions it keeps (None: it changed nothing)."""
+    has = vision.any(1)
+    if not bool(has.any()):  # no image in this forward (a text-only turn): nothing to reduce
+        cap.clear()
+        return embeds, None
+    if "out" not in cap:
+        raise UnsupportedInput("the encoder step needs the vision tower to run in this forward "
+                               "(pass pixel_values)")
+    out = cap["out"]
+    n_vis = vision.sum(1)[has]
+    strategy = getattr(model.config, "vision_feature_select_strategy", "default")
+    has_cls = adapter.cls_token and strategy == "default"
+    patches = out[:, 1:] if has_cls else out
+    B = int(has.sum())
+    if out.shape[0] != B or bool((n_vis != patches.shape[1]).any()):
+        raise UnsupportedInput("encoder-side reduction needs exactly one image per sample with image "
+                               "tokens, whose patch tokens are the image tokens (not LLaVA-NeXT crops or "
+                               "several images)")
+    feats = embeds[has][vision[has]].view(B, -1, embeds.shape[-1])
+    attn_mod, attn_in = cap.get("attn"), cap.get("attn_in")
+    keys = None
+    cls_attention = None
+    if attn_mod is not None:
+        hd = attn_mod.head_dim
+        k = attn_mod.k_proj(attn_in).view(B, attn_in.shape[1], -1, hd).transpose(1, 2)
+        keys = k[:, :, 1:] if has_cls else k
+        if has_cls:
+            q_cls = attn_mod.q_proj(attn_in[:, 0]).view(B, -1, hd)
+            cls_attention = lambda: S.cls_attention(q_cls, keys, attn_mod.scale)  # noqa: E731
+    side = int(round(patches.shape[1] ** 0.5))
+    grid = (side, side) if side * side == patches.shape[1] else None
+    view = EncoderView(feats, patches, out[:, 0] if has_cls else None, keys, cls_attention, grid)
+    result = policy.encoder_step(view)
+    cap.clear()  # the same dict object stays installed in the capture slot
+    if result is None:
+        return embeds, None
+    if refusal:
+        raise UnsupportedInput(f"cannot prune this input: {refusal}")
+    new_feats, keep = result
+    embeds = embeds.clone()
+    embeds[vision] = new_feats.reshape(-1, embeds.shape[-1]).to(embeds.dtype)
+    full_keep = torch.ones_like(vision)
+    full_keep[vision] = keep.reshape(-1)
+    return embeds, full_keep
