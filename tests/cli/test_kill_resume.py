@@ -1,6 +1,8 @@
 """SIGKILL mid-run, then the same command again: the same final result as an uninterrupted run, and
 no finished work done twice (each sample / plan is in the run file / trace exactly once, and the
-lines written before the kill are kept byte for byte)."""
+lines written before the kill are kept byte for byte).
+
+Real processes (a SIGKILL needs one) running real evaluations and searches: marked slow."""
 import json
 import os
 import signal
@@ -10,6 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.slow
 
 EVAL = ["eval", "--method", "fastv", "--budget", "0.25", "--limit", "400", "--batch-size", "4", "--no-speed", "--json"]
 PSIG = ["search", "psigmoid", "--budget", "0.5", "--limit", "96", "--n-iter", "5", "--json"]
