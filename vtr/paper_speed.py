@@ -37,6 +37,7 @@ def stretch(rates, n_layers: int) -> list[float]:
 
 def policies(model, n_vision: int, n_text: int, gsearch_rates=None, psigmoid=None) -> tuple[dict, list[str]]:
     """(name -> policy, skipped lines) of the paper's plans on `model`."""
+    from .errors import InputError
     from .methods import get, model_info
     from .search.psigmoid import SigmoidParams, solve_budget
 
@@ -49,13 +50,17 @@ def policies(model, n_vision: int, n_text: int, gsearch_rates=None, psigmoid=Non
         out[name] = PlanPolicy(plan, query="last", source="previous", scale_to_input=True)
     try:
         out["PyramidDrop (default)"] = get("pdrop")(info, scale_to_input=True)
-    except Exception as e:  # a decoder too shallow for its stages: say so, time the rest
+    except InputError as e:  # a decoder too shallow for its stages: say so, time the rest
         skipped.append(f"PyramidDrop: {e}")
     for count in VISIONZIP_TOKENS:
         out[f"VisionZip {count}"] = get("visionzip")(info, budget=count / 576, kind="keep")
     if psigmoid is not None:
-        sol = solve_budget(SigmoidParams(*psigmoid), PSIGMOID_BUDGET, "keep", n_layers=L, n_vision=n_vision)
-        out[f"P-Sigmoid {PSIGMOID_BUDGET}"] = PlanPolicy(sol.plan, query="last", source="previous")
+        try:  # a truncated decoder (--layers) may not reach the budget: say so, time the rest
+            sol = solve_budget(SigmoidParams(*psigmoid), PSIGMOID_BUDGET, "keep", n_layers=L,
+                               n_vision=n_vision)
+            out[f"P-Sigmoid {PSIGMOID_BUDGET}"] = PlanPolicy(sol.plan, query="last", source="previous")
+        except InputError as e:
+            skipped.append(f"P-Sigmoid: {e}")
     else:
         skipped.append("P-Sigmoid: no fitted (a, k, b) given (--psigmoid a,k,b from a P-Sigmoid search)")
     if gsearch_rates is not None:
