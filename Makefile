@@ -68,6 +68,9 @@ book: export VTR_SMOKE := 0
 # A page shows results, not transformers' "Loading weights" bars (vtr's own bars are off in the chapters).
 book: export HF_HUB_DISABLE_PROGRESS_BARS := 1
 book: venv
+	@# another profile's checkpoints: say what the build will cost before it starts
+	@if [ "$(PROFILE)" != testbed ]; then \
+	  $(PY) -c "from vtr.chapters.pages.introduction import gpu_hours_md; print(gpu_hours_md())"; fi
 	$(PY) .ci/cache_fingerprint.py pre --cache $(CACHE) --build $(BOOK_OUT)/_build
 	rc=0; $(JB) build book/ --path-output $(BOOK_OUT) $(BOOK_FLAGS) || rc=$$?; \
 	$(PY) .ci/cache_fingerprint.py post --build $(BOOK_OUT)/_build --rc $$rc; \

@@ -118,3 +118,22 @@ def test_facts_glue_every_key_the_page_references(monkeypatch):
     assert refs == set(out) and set(intro.MARKDOWN) <= set(out)
     assert out["profile-note"] == "NOTE" and out["n-claims"] == len(VERDICTS)
     assert out["headline-table"] == intro.headline_md(table(models), models, {m: f"`{m}`" for m in models})
+
+
+def test_gpu_hours_are_shown_on_a_benchmark_profile_only(tmp_path, monkeypatch):
+    """The estimate before the experiments: a row per chapter and a column per checkpoint of the
+    profile, from each checkpoint's config.json; nothing on the testbed."""
+    from vtr import tiny
+    from vtr.experiments import profiles
+
+    monkeypatch.delenv("VTR_PROFILE", raising=False)
+    assert intro.gpu_hours_md() == ""
+    for name in ("a", "b"):
+        tiny.build("llava", layers=2).config.save_pretrained(tmp_path / name)
+    fake = profiles.Profile("paper", {n: profiles.ModelEntry(n, tmp_path / n) for n in ("a", "b")},
+                            {"pope": tmp_path, "gqa": tmp_path})
+    monkeypatch.setattr(profiles, "current", lambda: fake)
+    md = intro.gpu_hours_md()
+    header = next(line for line in md.splitlines() if line.startswith("| chapter"))
+    assert header == "| chapter | `a` | `b` |"
+    assert md.splitlines()[-1].startswith("| all chapters |")

@@ -12,7 +12,7 @@ from collections import Counter
 VERDICTS = ("reproduced", "partly", "not reproduced", "not tested")
 # keys whose value is MyST Markdown (the page glues them as Markdown, the others as they are)
 MARKDOWN = frozenset({"profile-note", "definitions-box", "headline-table", "headline-counts",
-                      "intro-others", "depth-summary"})
+                      "intro-others", "depth-summary", "intro-gpu-hours"})
 
 
 def label(model: str, depth: int, testbed: bool) -> str:
@@ -115,4 +115,27 @@ def facts() -> dict:
     out["n-claims"] = len(table)
     out["headline-counts"] = counts_md(table, models, {m: place(m, depths[m], testbed) for m in models})
     out["depth-summary"] = changed_md(table, models, testbed, depths)
+    out["intro-gpu-hours"] = gpu_hours_md()
     return out
+
+
+def gpu_hours_md() -> str:
+    """Before a benchmark profile's experiments run: the estimated GPU hours of each chapter for each
+    of its checkpoints (`pages.paper_scale`'s time model), as a Markdown table; "" on the testbed."""
+    from ...experiments import profiles
+    from . import paper_scale
+
+    profile = profiles.current()
+    if profile.is_testbed:
+        return ""
+    models, skipped = paper_scale.estimated_models(profile)
+    gpu, work = paper_scale.ps.GPU(), paper_scale.workload(profile.benchmarks)
+    hours = {name: paper_scale.chapter_table(model, gpu, work)["total hours, 1 GPU"] for name, model in models.items()}
+    chapters = list(next(iter(hours.values())).index)
+    rows = ["| chapter | " + " | ".join(f"`{n}`" for n in hours) + " |", "|---" * (1 + len(hours)) + "|"]
+    rows += [f"| {c} | " + " | ".join(f"{h.get(c, 0.0):.3g}" for h in hours.values()) + " |" for c in chapters]
+    rows.append("| all chapters | " + " | ".join(f"{h.sum():.3g}" for h in hours.values()) + " |")
+    note = "".join(f" `{n}` is not estimated: {why}." for n, why in skipped.items())
+    return (f"**Before the experiments: estimated GPU hours** on one GPU ({gpu.peak_tflops:g} TFLOP/s peak at "
+            f"{gpu.utilisation:.0%}), per chapter and checkpoint of this profile, from the time model of "
+            f"chapter {{ref}}`paper-scale`:{note}\n\n" + "\n".join(rows))
