@@ -150,3 +150,9 @@ def test_bo_scores_keep_scored_proposals_in_order():
 def test_scored_from_table_lists_psigmoid_last():
     t = page.scored_from_table(("fastv", "unknown", "pdrop"), {"fastv": "previous", "pdrop": "current"})
     assert list(t.index) == ["fastv", "pdrop", "psigmoid"]
+
+
+def test_facts_on_one_model_show_it_in_both_columns():
+    facts = page.facts(synthetic(models=("only",), depth=(4,)))
+    assert facts["ps-best-0.5"] == facts["ps-best-0.5-deep"]
+    assert facts["ps-fastv-diff0.25"] == facts["ps-fastv-diff0.25-deep"]
