@@ -31,21 +31,21 @@ def _size(name: str):
 
 
 def published_strategies() -> dict:
-    """{model label: `vtr.published.compare` result} on the testbed and the sized random model."""
-    from .runs import cached
+    """{model label: `vtr.published.compare` result} on the profile's first model ("testbed" on the
+    testbed profile) and the sized random model."""
+    from .runs import cached, first_model, is_testbed
 
     def compute():
         from .. import tiny
-        from ..models import load, load_split
+        from ..experiments import runners
         from ..published import compare
         from ..timing import device_info
 
         batch, repeats, warmup = _size("batch"), _size("repeats"), _size("warmup")
-        runner = load("testbed")
-        split = load_split("testbed", "test")
+        runner, split = runners.get("test", first_model())
         inputs = runner.inputs(split.samples[:batch], split)
-        out = {"testbed": compare(runner.model, inputs, runner.n_vision, list(KEEPS), FASTV_LAYER, repeats,
-                                  warmup)}
+        label = "testbed" if is_testbed() else first_model()
+        out = {label: compare(runner.model, inputs, runner.n_vision, list(KEEPS), FASTV_LAYER, repeats, warmup)}
         hidden = _size("sized_hidden")
         model = tiny.build_sized(image_size=8 * round(SIZED_TOKENS ** 0.5), hidden=hidden)
         inp = tiny.make_inputs(model, "llava", batch=batch, text_lengths=[8 + i % 8 for i in range(batch)])
