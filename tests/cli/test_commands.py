@@ -87,6 +87,7 @@ def test_bench_prefill_names_a_bad_sized_model(capsys):
     assert "random-llava-<hidden>" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # prefill and decode of every plan at two answer lengths: over a minute on 2 cores
 def test_bench_generate_json_on_a_sized_random_model():
     out = run("bench", "generate", "--model", "random-llava-64", "--keep", "0.5,0.125", "--new-tokens", "2,5",
               "--batch", "2", "--repeats", "2", "--json")
