@@ -13,21 +13,15 @@ import json
 
 import pandas as pd
 
-from ..paths import data_dir, smoke
+from ..experiments.sizes import size
+from ..paths import data_dir
 
 KEEPS = (0.5, 0.25, 0.125)
 FASTV_LAYER = 2  # FastV's K
 SIZED_TOKENS = 576  # LLaVA-1.5's vision tokens, on the random-init model of width 512
-# name: (full, smoke); smoke numbers only check that the chapter runs
-SIZES = {"batch": (8, 2), "repeats": (5, 1), "warmup": (2, 0), "sized_hidden": (512, 64)}
 PAPER_SPEED = "paper_speed/paper_speed.json"  # under data/: what `vtr bench paper` writes by default
 STRATEGY_NAMES = {"vtr": "vtr engine (SDPA)", "fastv_eager": "FastV's code (eager)",
                   "rerun_hook": "hook re-running layer K-1"}
-
-
-def _size(name: str):
-    full, quick = SIZES[name]
-    return quick if smoke() else full
 
 
 def published_strategies() -> dict:
@@ -41,12 +35,12 @@ def published_strategies() -> dict:
         from ..published import compare
         from ..timing import device_info
 
-        batch, repeats, warmup = _size("batch"), _size("repeats"), _size("warmup")
+        batch, repeats, warmup = size("published_batch"), size("published_repeats"), size("published_warmup")
         runner, split = runners.get("test", first_model())
         inputs = runner.inputs(split.samples[:batch], split)
         label = "testbed" if is_testbed() else first_model()
         out = {label: compare(runner.model, inputs, runner.n_vision, list(KEEPS), FASTV_LAYER, repeats, warmup)}
-        hidden = _size("sized_hidden")
+        hidden = size("published_hidden")
         model = tiny.build_sized(image_size=8 * round(SIZED_TOKENS ** 0.5), hidden=hidden)
         inp = tiny.make_inputs(model, "llava", batch=batch, text_lengths=[8 + i % 8 for i in range(batch)])
         n = tiny.n_image_tokens(model, "llava")

@@ -36,6 +36,10 @@ SIZES: dict[str, tuple] = {
     "generate_batch": (8, 4),          # batch of the end-to-end generation timings
     "generate_new_tokens": ((16, 128, 512), (4, 16)),  # output lengths timed
     "generate_repeats": (3, 1),        # interleaved rounds per output length
+    "published_batch": (8, 2),         # batch of the published FastV strategies' timings
+    "published_repeats": (5, 1),       # their interleaved rounds
+    "published_warmup": (2, 0),        # their untimed warm-up rounds
+    "published_hidden": (512, 64),     # width of the random-init LLaVA they are also timed on
 }
 
 

@@ -22,7 +22,8 @@ SIZES = {"val": 12, "val_extra": 12, "test": 8, "bo_iterations": 4, "speed_batch
          "table_speed_repeats": 1, "probe_questions": 8, "rank_questions": 8, "cls_questions": 8,
          "stage_questions": 8, "router_questions": 24, "router_seeds": [0], "efficiency_batch": 4,
          "prefill_repeats": 1, "decode_new_tokens": 2, "decode_repeats": 1, "growth_sizes": [32],
-         "growth_repeats": 1, "generate_batch": 2, "generate_new_tokens": [2, 4], "generate_repeats": 1}
+         "growth_repeats": 1, "generate_batch": 2, "generate_new_tokens": [2, 4], "generate_repeats": 1,
+         "published_batch": 2, "published_repeats": 1, "published_warmup": 0, "published_hidden": 64}
 
 
 def folder() -> Path:
@@ -31,12 +32,34 @@ def folder() -> Path:
 
 
 def profile_file() -> Path:
-    """The tiny profile's YAML file, written with everything it names when missing."""
+    """The tiny profile's YAML file, written with everything it names when missing (and written
+    again when the sizes or models it lists changed)."""
     root = folder()
     path = root / "profile.yaml"
-    if not path.exists():
+    if not (root / "benchmarks").is_dir():
         write(root)
+    text = profile_text(root)
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
     return path
+
+
+BENCHMARKS = ("gqa", "mmbench", "mme", "pope", "scienceqa", "vqav2", "textvqa")
+
+
+def profile_text(root: Path) -> str:
+    """The profile file naming what `write` put under `root` (MMBench is its TSV file)."""
+    lines = ["# The tiny profile (vtr.experiments.tiny): random weights, numbers never published.", "models:"]
+    lines += [f"  {name}: {{path: models/{name}, dtype: float32, device: cpu, max_new_tokens: 4, batch_size: 8}}"
+              for name in MODELS]
+    lines += ["benchmarks:"]
+    for name in BENCHMARKS:
+        tsv = sorted((root / "benchmarks" / name).glob("*.tsv"))
+        lines.append(f"  {name}: {(tsv[0].relative_to(root) if tsv else Path('benchmarks') / name).as_posix()}")
+    lines += ["search: {benchmark: pope, path: search/pope, seed: 0}",
+              "train: {benchmark: pope, path: train/pope, seed: 0}", "sizes:"]
+    lines += [f"  {k}: {v}" for k, v in SIZES.items()]
+    return "\n".join(lines) + "\n"
 
 
 def write(root: Path) -> None:
@@ -51,22 +74,14 @@ def write(root: Path) -> None:
         save_checkpoint(arch, tmp / "models" / name, layers=LAYERS)
     writers = {"gqa": fx.write_gqa, "mmbench": fx.write_mmbench, "mme": fx.write_mme, "pope": fx.write_pope,
                "scienceqa": fx.write_scienceqa, "vqav2": fx.write_vqav2, "textvqa": fx.write_textvqa}
-    benchmarks = {}
-    for name, writer in writers.items():
+    for name in BENCHMARKS:
         (tmp / "benchmarks" / name).mkdir(parents=True)
-        benchmarks[name] = writer(tmp / "benchmarks" / name).relative_to(tmp)
+        writers[name](tmp / "benchmarks" / name)
     # POPE questions with other ids (and as many as the searches and routers need)
     for role, first in (("search", 1001), ("train", 5001)):
         (tmp / role / "pope").mkdir(parents=True)
         fx.write_pope(tmp / role / "pope", repeat=2, first_id=first)
-    lines = ["# The tiny profile (vtr.experiments.tiny): random weights, numbers never published.", "models:"]
-    lines += [f"  {name}: {{path: models/{name}, dtype: float32, device: cpu, max_new_tokens: 4, batch_size: 8}}"
-              for name in MODELS]
-    lines += ["benchmarks:"] + [f"  {b}: {p}" for b, p in benchmarks.items()]
-    lines += ["search: {benchmark: pope, path: search/pope, seed: 0}",
-              "train: {benchmark: pope, path: train/pope, seed: 0}", "sizes:"]
-    lines += [f"  {k}: {v}" for k, v in SIZES.items()]
-    (tmp / "profile.yaml").write_text("\n".join(lines) + "\n")
+    (tmp / "profile.yaml").write_text(profile_text(tmp))
     shutil.rmtree(root, ignore_errors=True)
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp.rename(root)
