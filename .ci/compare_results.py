@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Compare two results folders of the book (before and after a change that must not change results).
+
+    python .ci/compare_results.py OLD_RESULTS NEW_RESULTS
+
+Compares the summary records (records.jsonl, keyed by experiment, method, budget, kind, model, split,
+seed and hyper-parameters), every saved JSON result of both (searched plans included) and the DyVTE
+routers' tensors, leaving out what a rerun changes by itself: timings, wall-clock times, versions, the
+code fingerprint. Exits 1 when something differs. Standard library plus safetensors (for the routers).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+# what differs between two runs of the same code and data
+VOLATILE = {"time", "versions", "speedup", "_seconds", "seconds", "new_evaluations", "code", "saved"}
+
+
+def clean(x, root: str = ""):
+    if isinstance(x, dict):
+        return {k: clean(v, root) for k, v in x.items() if k not in VOLATILE}
+    if isinstance(x, list):
+        return [clean(v, root) for v in x]
+    return x.replace(root, "<results>") if isinstance(x, str) and root else x
+
+
+def records(folder: Path) -> dict:
+    out = {}
+    for line in (folder / "records.jsonl").read_text().splitlines():
+        if line.strip():
+            r = clean(json.loads(line), str(folder))
+            key = json.dumps([r.get(k) for k in ("experiment", "method", "budget", "kind", "model", "split",
+                                                 "seed", "hyperparameters")])
+            out[key] = r
+    return out
+
+
+def main(old: Path, new: Path) -> int:
+    problems = []
+    a, b = records(old), records(new)
+    problems += [f"record only in {old if k in a else new}: {k}" for k in sorted(set(a) ^ set(b))]
+    problems += [f"record differs: {k}" for k in sorted(set(a) & set(b)) if a[k] != b[k]]
+    names = sorted({p.name for p in old.glob("*.json")} & {p.name for p in new.glob("*.json")})
+    for name in names:
+        if clean(json.loads((old / name).read_text()), str(old)) != clean(json.loads((new / name).read_text()),
+                                                                          str(new)):
+            problems.append(f"saved result differs: {name}")
+    routers = sorted({p.name for p in old.glob("*.safetensors")} & {p.name for p in new.glob("*.safetensors")})
+    if routers:
+        import torch
+        from safetensors.torch import load_file
+
+        for name in routers:
+            x, y = load_file(old / name), load_file(new / name)
+            if x.keys() != y.keys() or not all(torch.equal(x[k], y[k]) for k in x):
+                problems.append(f"routers differ: {name}")
+    print(f"{len(set(a) & set(b))} records in both, {len(names)} saved results in both, {len(routers)} routers "
+          f"files: {len(problems)} differences")
+    for p in problems:
+        print(" ", p)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit(__doc__)
+    sys.exit(main(Path(sys.argv[1]), Path(sys.argv[2])))
