@@ -1,7 +1,6 @@
 """The G-Search chapter's facts and tables, on synthetic search results."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +10,8 @@ import pytest
 
 from vtr.chapters import tables
 from vtr.chapters.pages import gsearch as page
+
+from .helpers import referenced_keys
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "04-gsearch.md"
 LOOKS = [4, 6, 8]
@@ -56,11 +57,6 @@ def synthetic(models=("small", "deep"), plans=None, families=FAMS):
             "gsearch_claims": {m: row("partly") for m in models},
             "sshape_claims": {models[0]: row("partly"), models[-1]: row("reproduced")},
             "headline": "- claims"}
-
-
-def referenced_keys(text: str) -> set[str]:
-    return set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) | set(
-        re.findall(r"```\{glue:(?:figure|md|table)\} ([\w-]+)", text))
 
 
 def test_facts_cover_every_text_key_of_the_page():

@@ -1,7 +1,6 @@
 """The P-Sigmoid chapter's facts and tables, on synthetic method records."""
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +10,8 @@ import pytest
 from vtr import analysis
 from vtr.chapters.definitions import LLAVA_VISION_TOKENS
 from vtr.chapters.pages import psigmoid as page
+
+from .helpers import referenced_keys
 
 NOTEBOOK = Path(__file__).parents[2] / "notebooks" / "05-psigmoid.md"
 BUDGETS = (0.5, 0.25, 0.125)
@@ -67,11 +68,6 @@ def synthetic(models=("small", "deep"), depth=(4, 8)):
             "field_speed": {m: {} for m in models}, "correct": correct, "profile_note": "",
             "psigmoid_claims": {m: row("not tested") for m in models}, "tokenpacker": row("not tested"),
             "headline": "- claims"}
-
-
-def referenced_keys(text: str) -> set[str]:
-    return set(re.findall(r"\{glue(?::\w+)?\}`([^`:]+)", text)) | set(
-        re.findall(r"```\{glue:(?:figure|md|table)\} ([\w-]+)", text))
 
 
 def test_facts_cover_every_text_key_of_the_page():
