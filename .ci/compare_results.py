@@ -6,7 +6,8 @@
 Compares the summary records (records.jsonl, keyed by experiment, method, budget, kind, model, split,
 seed and hyper-parameters), every saved JSON result of both (searched plans included) and the DyVTE
 routers' tensors, leaving out what a rerun changes by itself: timings, wall-clock times, versions, the
-code fingerprint. Exits 1 when something differs. Standard library plus safetensors (for the routers).
+code fingerprint, run file names. Prints each folder's number of run files (evaluations made).
+Exits 1 when something differs. Standard library plus safetensors (for the routers).
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ import json
 import sys
 from pathlib import Path
 
-# what differs between two runs of the same code and data
-VOLATILE = {"time", "versions", "speedup", "_seconds", "seconds", "new_evaluations", "code", "saved"}
+# what differs between two runs of the same code and data; run files are named by a digest of what
+# decides their answers, so their names change with the code while the answers must not
+VOLATILE = {"time", "versions", "speedup", "_seconds", "seconds", "new_evaluations", "code", "saved",
+            "run_file"}
 
 
 def clean(x, root: str = ""):
@@ -56,8 +59,11 @@ def main(old: Path, new: Path) -> int:
             x, y = load_file(old / name), load_file(new / name)
             if x.keys() != y.keys() or not all(torch.equal(x[k], y[k]) for k in x):
                 problems.append(f"routers differ: {name}")
-    print(f"{len(set(a) & set(b))} records in both, {len(names)} saved results in both, {len(routers)} routers "
-          f"files: {len(problems)} differences")
+    for folder in (old, new):
+        print(f"{folder}: {len(list((folder / 'runs').glob('*.jsonl')))} run files (evaluations), "
+              f"{len(records(folder))} summary records")
+    print(f"{len(set(a) & set(b))} records in both, {len(names)} saved results in both, "
+          f"{len(routers)} routers files: {len(problems)} differences")
     for p in problems:
         print(" ", p)
     return 1 if problems else 0

@@ -132,6 +132,13 @@ class Policy:
         """True when this policy has an encoder step (it reads or replaces the vision tower's output)."""
         return type(self).encoder_step is not Policy.encoder_step
 
+    def identity(self) -> dict | None:
+        """What decides this policy's choices, as JSON data: two policies with equal identities keep
+        the same tokens on the same inputs, so one evaluation serves both (`vtr.experiments.evaluations`
+        keys run files by it). None: not declared, never shared with another policy. Only the base
+        class (nothing pruned) declares one here; a subclass declares its own."""
+        return {"select": "none", "plan": None} if type(self) is Policy else None
+
 
 class PlanPolicy(Policy):
     """A static `Plan` plus a score rule: before layer l keep the top plan.keep[l] vision tokens,
@@ -191,3 +198,24 @@ class PlanPolicy(Policy):
     def select(self, layer: int, view: LayerView, k: torch.Tensor) -> torch.Tensor:
         """Which k[b] vision tokens of sample b survive: the top-scoring ones (override for other rules)."""
         return view.keep_top(k, self.query, self.heads, self.source)
+
+    def rule(self) -> dict | None:
+        """How `select` ranks tokens, as data. A subclass with its own `select` declares its own rule
+        (or keeps None: its evaluations are never shared)."""
+        if type(self).select is not PlanPolicy.select:
+            return None
+        return {"select": "attention", "query": self.query, "heads": self.heads, "source": self.source}
+
+    def identity(self) -> dict | None:
+        """The plan and the selection rule. When no layer chooses among tokens (each layer keeps
+        all that arrive or none, e.g. FastV with R=1 or VTW), the rule cannot matter and is left
+        out, so every method with that plan shares one evaluation."""
+        if type(self).keep_before is not PlanPolicy.keep_before or self.uses_encoder or self.may_drop_text:
+            return None
+        keep, n = list(self.plan.keep), self.plan.n_vision
+        plan = {"plan": keep, "n_vision": n, "scale_to_input": self.scale_to_input}
+        arriving = [n, *keep[:-1]]
+        if all(k in (0, before) for k, before in zip(keep, arriving)):
+            return {"select": "none", **plan}
+        rule = self.rule()
+        return None if rule is None else {**rule, **plan}

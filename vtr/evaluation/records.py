@@ -2,12 +2,14 @@
 
 A run file is JSONL: a header line `{"type": "header", "fingerprint": ...}` (what made the run:
 `vtr.fingerprint`), then one record per sample (`id`, `pred`, per-layer token counts). Its name
-(`run_tag`) says which model, experiment, method, budget, split, size, seed and hyper-parameters
-it holds; the summary record of an evaluation carries that path (`run_file`), so nothing has to
-rebuild the name to find the per-sample answers again.
+(`run_tag`) says which model, split and size it holds and ends in a digest of what decides the
+answers (`vtr.experiments.evaluations.answer_key`); the summary record of an evaluation carries
+that path (`run_file`), so nothing has to rebuild the name to find the per-sample answers again.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 from .. import fingerprint as fp
@@ -21,15 +23,14 @@ def run_dir() -> Path:
     return d
 
 
-def run_tag(model: str, benchmark: str | None, experiment: str, name: str, budget, kind: str, split_name: str,
-            n: int, seed: int, hp: dict) -> str:
-    """File name (without .jsonl) of an evaluation's per-sample run file. The unpruned model's run is
-    shared by all experiments (it is the same computation); real models/benchmarks also carry the
-    model and benchmark names, the other testbeds their own name."""
+def run_tag(model: str, benchmark: str | None, label: str, split_name: str, n: int, key: dict) -> str:
+    """File name (without .jsonl) of an evaluation's per-sample run file: `label` (a word for the
+    reader: the selection rule or the method), the split and its size, and a digest of `key`, the
+    data that decides the answers, so equal keys share one file whoever asks. Real models and
+    benchmarks also carry the model and benchmark names, the other testbeds their own name."""
     prefix = () if model == "testbed" else (model,) if model in TESTBEDS else (model, benchmark)
-    experiment = "shared" if name == "full" and not hp else experiment
-    return "_".join(str(x) for x in (*prefix, experiment, name, budget, kind, split_name, n, seed,
-                                     *sorted(f"{k}={v}" for k, v in hp.items())))
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:12]
+    return "_".join(str(x) for x in (*prefix, label.replace(" ", "-"), split_name, n, digest))
 
 
 def run_path(tag: str) -> Path:

@@ -51,6 +51,21 @@ def load(path: Path | None = None, experiment: str | None = None) -> list[dict]:
     return list(latest.values())
 
 
+def measured_once(name: str, key: dict, measure):
+    """The value saved under `key` in results/<...>/<name>.jsonl, else `measure()`, saved there: a
+    measurement several tables ask for (a timing row) is made once, and every table shows the same."""
+    path = store_path(name)
+    key = json.loads(json.dumps(key, sort_keys=True))
+    if path.exists():
+        for rec in journal.read(path):
+            if rec.get("key") == key:
+                return rec["value"]
+    value = measure()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    journal.append(path, [{"key": key, "value": value}])
+    return value
+
+
 def find(records: list[dict], **match) -> list[dict]:
     return [r for r in records if all(r.get(k) == v for k, v in match.items())]
 

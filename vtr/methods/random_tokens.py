@@ -30,6 +30,9 @@ class RandomPolicy(SelectionPolicy):
     def reset(self) -> None:
         self.gen = torch.Generator().manual_seed(self.seed)
 
+    def rule(self) -> dict:
+        return {"select": "random", "seed": self.seed}
+
     def select(self, layer, view, k):
         keep = torch.zeros_like(view.vision)
         for b in range(view.vision.shape[0]):

@@ -150,6 +150,9 @@ class SparseVLMPolicy(SelectionPolicy):
         super().start(batch_size)
         self.log = []
 
+    def rule(self) -> dict:
+        return {"select": "sparsevlm raters", "source": self.source}
+
     def select(self, layer, view, k):
         r = raters(view, self.source)
         self.log.append((layer, r))

@@ -33,6 +33,9 @@ class UniformPolicy(SelectionPolicy):
     def __init__(self, plan: Plan, scale_to_input: bool = False):
         super().__init__(plan, scale_to_input=scale_to_input)
 
+    def rule(self) -> dict:
+        return {"select": "uniform"}
+
     def select(self, layer, view, k):
         keep = torch.zeros_like(view.vision)
         for b in range(view.vision.shape[0]):
