@@ -166,7 +166,7 @@ def test_bootstrap_agrees_with_scipy_on_independent_resamples():
 def test_pope_binary_metrics_equal_sklearn(pairs):
     from vtr.benchmarks.pope import binary_metrics
 
-    labels, preds = [l for l, _ in pairs], [p for _, p in pairs]
+    labels, preds = [label for label, _ in pairs], [p for _, p in pairs]
     m = binary_metrics(labels, preds)
     t, q = np.array(labels) == "yes", np.array(preds) == "yes"
     prec, rec, f1, _ = sk_metrics.precision_recall_fscore_support(t, q, average="binary", zero_division=0)

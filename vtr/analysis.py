@@ -41,7 +41,7 @@ def layer_scores(runner, split, query: str = "last", heads: str = "mean", batch_
         inputs = runner.inputs(split.samples[i:i + batch_size], split)
         with prune(runner.model, rec):
             runner.logits(inputs)
-    out = [torch.stack([batch[l] for l in sorted(batch)], 1) for batch in rec.rows]
+    out = [torch.stack([batch[layer] for layer in sorted(batch)], 1) for batch in rec.rows]
     return torch.cat(out).numpy()
 
 
@@ -117,10 +117,10 @@ def attention_mass(runner, split, batch_size: int = 16, progress: bool = True) -
             runner.logits(inputs)
     layers = sorted({r["layer"] for r in rec.rows})
     out = []
-    for l in layers:
-        rs = [r for r in rec.rows if r["layer"] == l]
+    for layer in layers:
+        rs = [r for r in rec.rows if r["layer"] == layer]
         w = np.array([r["n"] for r in rs], dtype=float)
-        out.append({"layer": l, **{k: float(np.average([r[k] for r in rs], weights=w))
+        out.append({"layer": layer, **{k: float(np.average([r[k] for r in rs], weights=w))
                                    for k in ("text_to_image", "image_to_image", "text_to_text")}})
     return out
 

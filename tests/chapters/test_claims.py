@@ -133,7 +133,7 @@ def test_dyvte_rule(monkeypatch, image, saved, acc, verdict):
 @pytest.mark.parametrize("exit_layer,verdict", [(3, "reproduced"), (6, "partly"), (8, "not reproduced")])
 def test_stages_rule(monkeypatch, image, exit_layer, verdict):
     L = 8
-    acc = {str(l): (0.9 if l >= exit_layer else 0.5) for l in range(L + 1)}
+    acc = {str(layer): (0.9 if layer >= exit_layer else 0.5) for layer in range(L + 1)}
     monkeypatch.setattr(R, "three_stages", lambda model="testbed": [{}] * L)
     monkeypatch.setattr(R, "vtw_sweep", lambda model="testbed": {"accuracy": acc})
     assert claims.stages_claim().verdict == verdict

@@ -29,8 +29,8 @@ def dyvte_result(L=4, seed_overall=(0.7, 0.5)):
 
 
 def mass_rows(L, peak):
-    return [{"layer": l, "text_to_image": 0.9 if l == peak else 0.1, "image_to_image": 0.5, "text_to_text": 0.5}
-            for l in range(L)]
+    return [{"layer": layer, "text_to_image": 0.9 if layer == peak else 0.1, "image_to_image": 0.5, "text_to_text": 0.5}
+            for layer in range(L)]
 
 
 def test_stage_facts_find_the_earliest_cheap_exit_and_the_peak():
@@ -82,7 +82,7 @@ def inputs(models, testbed=True):
     claim = SimpleNamespace(verdict="partly", measured="m")
     return {"models": models, "testbed": testbed,
             "mass": {m: mass_rows(4 * (i + 1), peak=i + 1) for i, m in enumerate(models)},
-            "sweep": {m: {str(l): 0.8 for l in range(4 * (i + 1) + 1)} for i, m in enumerate(models)},
+            "sweep": {m: {str(layer): 0.8 for layer in range(4 * (i + 1) + 1)} for i, m in enumerate(models)},
             "dyvte": {m: dyvte_result(L=4 * (i + 1)) for i, m in enumerate(models)}, "profile_note": "",
             "claims": {m: {"st": claim, "dy": claim, "cp": claim} for m in models},
             "generality": claim, "headline": "- x"}

@@ -23,10 +23,10 @@ def _rc(L: int, seed: int, n: int = 5, tokens: int = 12) -> dict:
         taus = np.stack([_tau_matrix(s) for s in scores])
         k = tokens // 4
         top = np.argsort(-scores, axis=2)[:, :, :k]
-        nested = [float(np.mean([len(set(top[i, l + 1]) & set(top[i, l])) / k for i in range(n)]))
-                  for l in range(L - 1)]
+        nested = [float(np.mean([len(set(top[i, layer + 1]) & set(top[i, layer])) / k for i in range(n)]))
+                  for layer in range(L - 1)]
         out[q] = {"tau_mean": taus.mean(0).tolist(), "overlap_k": k, "nested": nested,
-                  "per_sample_adjacent": [taus[:, l, l + 1].tolist() for l in range(L - 1)]}
+                  "per_sample_adjacent": [taus[:, layer, layer + 1].tolist() for layer in range(L - 1)]}
     return out
 
 
@@ -42,7 +42,7 @@ def test_depth_row_against_a_direct_computation():
     assert row["tau (last)"] == pytest.approx(_pairs_mean(t, later))
     assert row["tau (text mean)"] == pytest.approx(_pairs_mean(np.array(rc["text_mean"]["tau_mean"]), later))
     assert row["tau layer 0 vs others (last)"] == pytest.approx(np.mean(t[0, 1:]))
-    adjacent = [(l, l + 1) for l in range(1, 7)]
+    adjacent = [(layer, layer + 1) for layer in range(1, 7)]
     assert row["tau adjacent layers (last)"] == pytest.approx(_pairs_mean(t, adjacent))
     assert row["tau at matching depth (last)"] == pytest.approx(row["tau (last)"])  # same depth: every layer
     assert row["nested (last)"] == pytest.approx(np.mean(rc["last"]["nested"][1:]))

@@ -66,7 +66,7 @@ def test_router_features_and_training_learn_a_separable_rule(tmp_path):
     feats = [torch.randn(200, 16, generator=g) for _ in range(3)]
     labels = [(x[:, 0] > 0).long() for x in feats]
     routers, curve = train_routers(feats, labels, d=8, seed=0, epochs=200)
-    acc = [(routers(l, feats[l]).argmax(-1) == labels[l]).float().mean() for l in range(3)]
+    acc = [(routers(layer, feats[layer]).argmax(-1) == labels[layer]).float().mean() for layer in range(3)]
     assert min(acc) > 0.95 and curve[-1] < curve[0]
     routers.save(tmp_path / "r.safetensors")
     again = Routers.load(tmp_path / "r.safetensors")

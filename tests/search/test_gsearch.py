@@ -12,10 +12,10 @@ TOL = 0.01
 
 def make_scorer(need, n_layers, n_vision, variant):
     """Synthetic scorers under the paper's assumption: feasible iff keep >= need pointwise."""
-    weights = [0.02 + 0.03 * l for l in range(n_layers)]
+    weights = [0.02 + 0.03 * layer for layer in range(n_layers)]
 
     def score(plan):
-        deficits = [max(0, need[l] - k) for l, k in enumerate(plan.keep)]
+        deficits = [max(0, need[layer] - k) for layer, k in enumerate(plan.keep)]
         if variant == "step":
             return 1.0 if not any(deficits) else 0.0
         if variant == "smooth":  # degrades with every missing token, >= 0.02 per token
@@ -99,7 +99,7 @@ def test_eval_bound_and_validity_for_any_scorer(n_layers, n_vision, start, seed)
 
 
 def test_bound_at_llava_scale():
-    need = [576] + [max(0, 576 - 40 * l) for l in range(1, 32)]
+    need = [576] + [max(0, 576 - 40 * layer) for layer in range(1, 32)]
     scorer = Counting(make_scorer(need, 32, 576, "smooth"))
     res = gsearch(scorer, 32, 576, 0.005, progress=False)
     assert list(res.plan.keep) == need

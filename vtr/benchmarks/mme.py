@@ -46,7 +46,7 @@ def read_subtask(root: Path, subtask: str) -> list[Sample]:
     samples = []
     for txt in sorted(texts.glob("*.txt")):
         image = _image_for(images, txt.stem).relative_to(root).as_posix()
-        lines = [l for l in txt.read_text(encoding="utf-8").splitlines() if l.strip()]
+        lines = [line for line in txt.read_text(encoding="utf-8").splitlines() if line.strip()]
         category = "perception" if subtask in PERCEPTION else "cognition"
         for k, line in enumerate(lines):
             if "\t" not in line:

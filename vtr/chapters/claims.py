@@ -282,8 +282,8 @@ def stages_claim(model: str = "testbed") -> Row:
     sweep = R.vtw_sweep(model)["accuracy"]
     L = len(rows)
     full = sweep[str(L)] if str(L) in sweep else sweep[L]
-    acc = [sweep[str(l)] if str(l) in sweep else sweep[l] for l in range(L + 1)]
-    exit_ok = next((l for l in range(L + 1) if acc[l] >= full - 0.01), L)
+    acc = [sweep[str(layer)] if str(layer) in sweep else sweep[layer] for layer in range(L + 1)]
+    exit_ok = next((layer for layer in range(L + 1) if acc[layer] >= full - 0.01), L)
     verdict = grade(exit_ok <= L // 2, exit_ok < L)
     if not image_families(model) or acc[0] >= full - 0.01:  # nothing to lose: the test says nothing
         verdict = "not tested"

@@ -171,10 +171,10 @@ def rank_consistency(model: str | None = None) -> dict:
             k = n_vision // 4
             top = np.argsort(-s, axis=2, kind="stable")[:, :, :k]
             # nestedness: share of layer l+1's top-k that is also in layer l's top-k
-            nested = [float(np.mean([len(set(top[i, l + 1]) & set(top[i, l])) / k for i in range(len(s))]))
-                      for l in range(s.shape[1] - 1)]
+            nested = [float(np.mean([len(set(top[i, layer + 1]) & set(top[i, layer])) / k for i in range(len(s))]))
+                      for layer in range(s.shape[1] - 1)]
             out[query] = {"tau_mean": taus.mean(0).tolist(), "tau_std": taus.std(0).tolist(),
-                          "per_sample_adjacent": [taus[:, l, l + 1].tolist() for l in range(s.shape[1] - 1)],
+                          "per_sample_adjacent": [taus[:, layer, layer + 1].tolist() for layer in range(s.shape[1] - 1)],
                           "overlap_k": k, "overlap": analysis.topk_overlap(s, k).tolist(), "nested": nested}
         return out
     return cached(named("rank_consistency", model), compute)
@@ -499,7 +499,7 @@ def vtw_sweep(model: str | None = None) -> dict:
         runner, val = runners.get("val", model)
         L = runner.model.config.get_text_config().num_hidden_layers
         score = searches.val_scorer(runner, val)
-        acc = {l: score(Plan.drop_at(L, runner.n_vision, l, 0)) for l in range(0, L + 1)}
+        acc = {layer: score(Plan.drop_at(L, runner.n_vision, layer, 0)) for layer in range(0, L + 1)}
         return {"accuracy": acc}
     return cached(named("vtw_sweep", model), compute)
 

@@ -59,7 +59,7 @@ def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: f
     sd = [f.std(0).clamp_min(1e-4) for f in feats]
     curve = []
     for _ in range(epochs):
-        loss = sum(F.cross_entropy(routers(l, (feats[l] - mu[l]) / sd[l]), labels[l]) for l in range(len(feats)))
+        loss = sum(F.cross_entropy(routers(layer, (feats[layer] - mu[layer]) / sd[layer]), labels[layer]) for layer in range(len(feats)))
         loss = loss / len(feats)
         opt.zero_grad()
         loss.backward()
@@ -67,10 +67,10 @@ def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: f
         curve.append(loss.item())
     # fold the standardisation into the first linear layer, so the router takes raw features
     with torch.no_grad():
-        for l, mlp in enumerate(routers.mlps):
+        for layer, mlp in enumerate(routers.mlps):
             lin = mlp[0]
-            lin.bias -= (lin.weight * (mu[l] / sd[l])[None]).sum(1)
-            lin.weight /= sd[l][None]
+            lin.bias -= (lin.weight * (mu[layer] / sd[layer])[None]).sum(1)
+            lin.weight /= sd[layer][None]
     return routers.eval(), curve
 
 
@@ -90,7 +90,7 @@ def train(runner, split, seed: int = 0, out=None, progress=True) -> dict:
     d = runner.model.config.get_text_config().hidden_size
     routers, curve = train_routers(feats, labels, d, seed=seed)
     with torch.no_grad():
-        acc = [float((routers(l, feats[l]).argmax(-1) == labels[l]).float().mean()) for l in range(len(feats))]
+        acc = [float((routers(layer, feats[layer]).argmax(-1) == labels[layer]).float().mean()) for layer in range(len(feats))]
     info = {"seed": seed, "n_questions": n_questions, "exit_rate_per_layer": [float(y.float().mean()) for y in labels],
             "train_accuracy_per_router": acc, "loss_curve": curve, "seconds": round(time.time() - t0, 1),
             "fingerprint": fingerprint(runner, split, seed)}

@@ -29,7 +29,7 @@ def labels(models: list[str], testbed: bool) -> dict[str, str]:
 
 def sweep_frame(accuracy: dict) -> pd.DataFrame:
     """`runs.vtw_sweep(m)["accuracy"]` (layer -> val accuracy, keys as saved) as rows by layer."""
-    return (pd.DataFrame([{"exit before layer": int(l), "val accuracy": a} for l, a in accuracy.items()])
+    return (pd.DataFrame([{"exit before layer": int(layer), "val accuracy": a} for layer, a in accuracy.items()])
             .sort_values("exit before layer").reset_index(drop=True))
 
 
@@ -40,7 +40,7 @@ def stage_facts(mass: pd.DataFrame, sweep: pd.DataFrame) -> dict:
     L = len(mass)
     acc = sweep.set_index("exit before layer")["val accuracy"]
     full = acc[L]
-    ok = int(next(l for l in acc.index if acc[l] >= full - EXIT_TOLERANCE))
+    ok = int(next(layer for layer in acc.index if acc[layer] >= full - EXIT_TOLERANCE))
     return {"layers": L, "full": float(full), "before1": float(acc[1]), "middle": L // 2,
             "before-middle": float(acc[L // 2]), "ok": ok, "ok-depth": ok / L,
             "peak": int(mass.loc[mass["text_to_image"].idxmax(), "layer"])}

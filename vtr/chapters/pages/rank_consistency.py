@@ -40,22 +40,22 @@ def pair_mean(t: np.ndarray, pairs) -> float:
 
 def adjacent(L: int) -> list[tuple[int, int]]:
     """Adjacent layer pairs from layer 1 on."""
-    return [(l, l + 1) for l in range(1, L - 1)]
+    return [(layer, layer + 1) for layer in range(1, L - 1)]
 
 
 def within_copies(L: int) -> list[tuple[int, int]]:
     """Layers 2i, 2i+1 (i >= 1): two copies of one layer of the model it was grown from."""
-    return [(l, l + 1) for l in range(2, L - 1, 2)]
+    return [(layer, layer + 1) for layer in range(2, L - 1, 2)]
 
 
 def across_copies(L: int) -> list[tuple[int, int]]:
     """Layers 2i+1, 2i+2: the identity copy and the next layer (they began with the same input)."""
-    return [(l, l + 1) for l in range(1, L - 1, 2)]
+    return [(layer, layer + 1) for layer in range(1, L - 1, 2)]
 
 
 def two_apart(L: int) -> list[tuple[int, int]]:
     """Even layers two apart from layer 2 on (they began as adjacent layers of the model grown from)."""
-    return [(l, l + 2) for l in range(2, L - 2, 2)]
+    return [(layer, layer + 2) for layer in range(2, L - 2, 2)]
 
 
 def matching_depth_tau(rc: dict, n_ref: int) -> float:
@@ -103,8 +103,8 @@ def compared(a: float, b: float, fmt: str = "{:.2f}") -> str:
 
 def adjacent_spread(rc: dict) -> pd.DataFrame:
     """Per-question Kendall tau of adjacent layers, both queries: columns layers, tau, query."""
-    return pd.DataFrame([{"layers": f"{l}-{l + 1}", "tau": v, "query": q} for q in QUERIES
-                         for l, vals in enumerate(rc[q]["per_sample_adjacent"]) for v in vals])
+    return pd.DataFrame([{"layers": f"{layer}-{layer + 1}", "tau": v, "query": q} for q in QUERIES
+                         for layer, vals in enumerate(rc[q]["per_sample_adjacent"]) for v in vals])
 
 
 def at_depth(pairs, L: int) -> list[float]:

@@ -188,7 +188,7 @@ def lift_table(ta: dict) -> pd.DataFrame:
     lift = pd.DataFrame({q: pd.DataFrame(ta[q]).T.stack() for q in ("last", "text_mean")})
     lift.index.names = ["region", "layer"]
     table = lift.unstack("layer").round(2)
-    table.columns = [f"{q} L{l}" for q, l in table.columns]
+    table.columns = [f"{q} L{layer}" for q, layer in table.columns]
     return table
 
 
