@@ -224,7 +224,10 @@ def decode(model, inputs: dict, plan: Plan, new_tokens: int = 16, repeats: int =
     for _ in range(repeats):
         base.append(once(Policy()))
         pruned.append(once(PlanPolicy(plan)))
-    med = lambda rows, i: statistics.median(r[i] for r in rows)  # noqa: E731
+
+    def med(rows, i):
+        return statistics.median(r[i] for r in rows)
+
     return {"ttft_speedup": med(base, 0) / med(pruned, 0), "decode_speedup": med(base, 1) / med(pruned, 1),
             "kv_bytes_ratio": med(pruned, 2) / med(base, 2)}
 
@@ -323,7 +326,10 @@ def generate_policies(model, inputs: dict, policies: dict[str, Policy], new_toke
         base = runs["unpruned"]
         for name in policies:
             mine = runs[name]
-            med = lambda key: statistics.median(x[key] for x in mine)  # noqa: E731
+
+            def med(key):
+                return statistics.median(x[key] for x in mine)
+
             row = {"name": name, "new_tokens": n, "batch": n_img,
                    "ttft_ms": round(med("ttft") * 1e3, 2), "total_ms": round(med("total") * 1e3, 2),
                    "decode_tokens_per_s": round(n * n_img / med("decode"), 1),

@@ -42,7 +42,10 @@ def synthetic(models=("small", "deep"), plans=None, families=FAMS):
     timed = [{"name": "gsearch", "speedup": 1.5 + i, "speedup_range": [1.2, 1.8 + i], "flops_ratio": 0.6}
              for i in range(len(models))]
     speed = {m: {"batch": 4, "budgets": {"searched": [t]}} for m, t in zip(models, timed)}
-    row = lambda v: SimpleNamespace(verdict=v, measured=f"measured {v}")  # noqa: E731
+
+    def row(v):
+        return SimpleNamespace(verdict=v, measured=f"measured {v}")
+
     return {"models": list(models), "gs": gs, "speed": speed,
             "queries": {m: ("last", "text_mean") if m == models[0] else ("last",) for m in models},
             "n_layers": {m: len(plans[m]) for m in models},

@@ -57,7 +57,10 @@ def synthetic(models=("small", "deep"), depth=(4, 8)):
     n_layers = dict(zip(models, depth))
     correct = {(m, b, name): rng.integers(0, 2, size=20).astype(float) for m in models for b in BUDGETS
                for name in page.INTERVAL_METHODS if name != "random"}
-    row = lambda v: SimpleNamespace(verdict=v, measured=f"measured {v}")  # noqa: E731
+
+    def row(v):
+        return SimpleNamespace(verdict=v, measured=f"measured {v}")
+
     return {"models": list(models), "budgets": BUDGETS, "field_budgets": FIELD, "n_layers": n_layers,
             "ps": {m: {b: {"evaluations": 3 + i, "history": []} for i, b in enumerate(BUDGETS)}
                    for m in models},

@@ -146,7 +146,10 @@ def test_resume_after_kill(tmp_path, kill_after):
 
 
 def test_errors(tmp_path):
-    f = lambda p: 1.0
+
+    def f(p):
+        return 1.0
+
     with pytest.raises(ValueError, match="tolerance"):
         gsearch(f, 4, 8, -0.1, progress=False)
     with pytest.raises(ValueError, match="n_layers"):

@@ -114,7 +114,11 @@ def test_deterministic_for_a_seed():
 
 def test_distinct_plans_only_are_evaluated():
     done = []
-    scorer = lambda plan: done.append(plan.keep) or -abs(plan.keep[2] - 2)  # coarse: 6 layers x 4 tokens
+
+    def scorer(plan):  # coarse: 6 layers x 4 tokens
+        done.append(plan.keep)
+        return -abs(plan.keep[2] - 2)
+
     res = psigmoid_search(scorer, 6, 4, 0.5, n_iter=30, max_proposals=40, progress=False)
     plans = {tuple(h["keep"]) for h in res.history}
     assert res.evaluations == len(plans) == len(done) == len(set(done)) < len(res.history) == 40

@@ -204,7 +204,10 @@ def greedy_claim(model: str = "testbed", instances: int = 300, seed: int = 0) ->
         L, N = int(rng.integers(2, 5)), int(rng.integers(1, 7))
         need = np.sort(rng.integers(0, N + 1, size=L))[::-1]
         need[0] = N
-        score = lambda p, need=need: float(all(k >= n for k, n in zip(p.keep, need)))  # noqa: E731
+
+        def score(p, need=need):
+            return float(all(k >= n for k, n in zip(p.keep, need)))
+
         got = gsearch(score, L, N, 0.0, start_layer=1, progress=False).plan
         best = min((c for c in itertools.product(range(N + 1), repeat=L - 1)
                     if list(c) == sorted(c, reverse=True) and c[0] <= N and score(Plan((N,) + c, N)) >= 1.0),

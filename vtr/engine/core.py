@@ -76,8 +76,13 @@ class PruningSession:
     def install(self):
         reset_if_compiled(self.model)
         add = self._handles.append
-        idle = lambda *hook_args: self._idle  # noqa: E731
-        never = lambda *hook_args: False  # noqa: E731
+
+        def idle(*hook_args):
+            return self._idle
+
+        def never(*hook_args):
+            return False
+
         # the top-level hooks are plain Python (and the loss): traced as they are under compile
         add(self.model.register_forward_pre_hook(self._top_pre, with_kwargs=True))
         add(self.model.register_forward_hook(self._top_post, with_kwargs=True))

@@ -57,7 +57,9 @@ def encoder_step(model, adapter, policy, cap: VisionCapture, embeds, vision, ref
         keys = k[:, :, 1:] if has_cls else k
         if has_cls:
             q_cls = attn_mod.q_proj(attn_in[:, 0]).view(B, -1, hd)
-            cls_attention = lambda: S.cls_attention(q_cls, keys, attn_mod.scale)  # noqa: E731
+
+            def cls_attention():
+                return S.cls_attention(q_cls, keys, attn_mod.scale)
     side = int(round(patches.shape[1] ** 0.5))
     grid = (side, side) if side * side == patches.shape[1] else None
     view = EncoderView(feats, patches, out[:, 0] if has_cls else None, keys, cls_attention, grid)

@@ -62,7 +62,10 @@ def solve_lambda(info: ModelInfo, budget: float, kind: str = "keep",
     lambda = 0 (nothing after the first boundary) costs more than the budget."""
     check_budget(budget), check_budget_kind(kind)
     layers = default_layers(info.n_layers) if layers is None else _check_layers(layers, info.n_layers)
-    plan_at = lambda lam: plan_from_lambda(info.n_layers, info.n_vision, layers, lam)  # noqa: E731
+
+    def plan_at(lam):
+        return plan_from_lambda(info.n_layers, info.n_vision, layers, lam)
+
     if info.cost(plan_at(1.0), kind) <= budget + _EPS:
         return 1.0, plan_at(1.0)
     if info.cost(plan_at(0.0), kind) > budget + _EPS:

@@ -104,7 +104,10 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", l
     else:
         layers = check_layers("sparsevlm", "layers", layers, 0, info.n_layers - 1)
     base = base_counts(info.n_vision, setting, counts)
-    plan_at = lambda s: plan_from_counts(info.n_layers, info.n_vision, layers, base, s)  # noqa: E731
+
+    def plan_at(s):
+        return plan_from_counts(info.n_layers, info.n_vision, layers, base, s)
+
     if budget is None:
         return plan_at(1.0)
     check_budget(budget), check_budget_kind(kind)

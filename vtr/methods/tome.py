@@ -70,7 +70,10 @@ def bipartite_round(x: torch.Tensor, metric: torch.Tensor, size: torch.Tensor, r
     pos = torch.gather(torch.cat([a_keep, b_pos.expand(Bsz, -1)], 1), 1, surv)
     x_new, m_new, s_new = x.clone(), metric.float().clone(), size.clone()
     x_new[:, b_pos], m_new[:, b_pos], s_new[:, b_pos] = xb, mb, sb_new
-    take = lambda t: torch.gather(t, 1, pos.view(Bsz, -1, *([1] * (t.ndim - 2))).expand(-1, -1, *t.shape[2:]))  # noqa: E731
+
+    def take(t):
+        return torch.gather(t, 1, pos.view(Bsz, -1, *([1] * (t.ndim - 2))).expand(-1, -1, *t.shape[2:]))
+
     return take(x_new), take(m_new), take(s_new), pos
 
 

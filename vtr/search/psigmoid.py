@@ -160,7 +160,10 @@ def max_floor(budget: float, kind: str = "keep", *, n_layers: int, n_vision: int
     _check_budget(budget)
     _check_sizes(n_layers, n_vision, start_layer)
     m = _measure(kind, flops_fn)
-    floor = lambda b: Plan.from_rates([1.0] * start_layer + [b] * (n_layers - start_layer), n_vision)
+
+    def floor(b):
+        return Plan.from_rates([1.0] * start_layer + [b] * (n_layers - start_layer), n_vision)
+
     if m(floor(0.0)) > budget + EPS:
         raise BudgetError(f"budget {budget} ({kind}) is infeasible: even dropping every vision token "
                           f"from layer {start_layer} on gives {m(floor(0.0)):.6g} (layers before "
@@ -180,7 +183,10 @@ def solve_budget(params: SigmoidParams, budget: float, kind: str = "keep", *, n_
     _check_budget(budget)
     _check_sizes(n_layers, n_vision, start_layer)
     m = _measure(kind, flops_fn)
-    plan_at = lambda a, p: psigmoid_plan(replace(p, a=a), n_layers, n_vision, start_layer)
+
+    def plan_at(a, p):
+        return psigmoid_plan(replace(p, a=a), n_layers, n_vision, start_layer)
+
     a_lo, a_hi = -1.0 - _TAIL / params.k, 2.0 + _TAIL / params.k  # floor plan .. full plan
     full = plan_at(a_hi, params)
     if m(full) <= budget + EPS:
@@ -237,7 +243,10 @@ def psigmoid_search(score_fn: Callable[[Plan], float], n_layers: int, n_vision: 
                              f"the search for {n_layers} x {n_vision}")
         init = fit_to_plan(init, start_layer)
     init = init if init is not None else SigmoidParams(0.5, 10.0, 0.0)
-    lk = lambda k: math.log10(min(max(k, k_min), k_max))
+
+    def lk(k):
+        return math.log10(min(max(k, k_min), k_max))
+
     pbounds = {"log10_k": (math.log10(k_min), math.log10(k_max))}
     x0 = {"log10_k": lk(init.k)}
     if b_max > 1e-6:  # otherwise the floor is pinned at 0 and only k is searched

@@ -42,7 +42,10 @@ def _unique(objects, key):
 def ask(scene: Scene, family: str, rng: np.random.Generator) -> Question | None:
     """One question of `family` about `scene`, or None when the scene cannot support it."""
     objs = scene.objects
-    pick = lambda seq: seq[int(rng.integers(len(seq)))]  # noqa: E731
+
+    def pick(seq):
+        return seq[int(rng.integers(len(seq)))]
+
     if family == "attribute":
         cands = _unique(objs, lambda o: o.shape)
         if not cands:
