@@ -59,7 +59,7 @@ def toc_docnames(toc: Path = TOC) -> list[str]:
 
 # ------------------------------------------------------------------------------- serving it
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - signature of the base class
+    def log_message(self, format, *args):  # `format`: the base class's parameter name
         pass
 
 

@@ -8,7 +8,6 @@ one. The "eager" backend runs torch.compile's tracing and graph breaks without c
 import warnings
 
 import pytest
-import torch
 from transformers import CompileConfig
 
 from vtr import tiny

@@ -65,7 +65,6 @@ def reference_last_logits(model, arch, inp, survivors_by_layer):
         single = {k: (v[b:b + 1] if torch.is_tensor(v) and v.shape[0] == inp["input_ids"].shape[0] else v)
                   for k, v in inp.items()}
         if arch == "qwen2_vl":
-            per = single["pixel_values"].shape[0] // 1
             single["pixel_values"] = inp["pixel_values"][b * 64:(b + 1) * 64]
             single["image_grid_thw"] = inp["image_grid_thw"][b:b + 1]
         mask = single["attention_mask"][0].bool()

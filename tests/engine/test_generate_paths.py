@@ -2,14 +2,14 @@
 image only in the first call, as transformers' test_generate_continue_from_past_key_values does):
 under keep-all it equals the unpatched model exactly; under pruning it equals one pruned generate()
 of the same total length."""
-import copy
-
 import pytest
 import torch
 
 from vtr import tiny
 from vtr.engine import PlanPolicy, Policy, prune
 from vtr.plan import Plan
+
+from .helpers import BANNED, Frozen, generate, half_from, setup
 
 
 def _generate(model, inputs, n, past=None, policy=None):
@@ -65,7 +65,6 @@ def test_continuing_a_pruned_cache_equals_one_pruned_generate(arch):
 
 
 # ---------------------------------------------------------------------------------------- more paths
-from .helpers import BANNED, Frozen, assert_close, assert_same, generate, half_from, setup  # noqa: E402
 
 
 @pytest.mark.parametrize("arch", tiny.ARCHITECTURES)

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("lmms_eval")
+from vtr.integrations.lmms import TASKS
+from vtr.models import load_split
 
-from vtr.integrations.lmms import TASKS  # noqa: E402
-from vtr.models import load_split  # noqa: E402
+pytest.importorskip("lmms_eval")
 
 LIMIT = 96        # the first 96 questions of the val split: two batches of 64 and 32
 BATCH = 64        # `vtr eval`'s batch on the testbed

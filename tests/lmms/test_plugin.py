@@ -6,15 +6,15 @@ from __future__ import annotations
 import math
 
 import pytest
+import torch
+
+from vtr.engine import Policy, prune
+from vtr.errors import InputError
+from vtr.models import load_split
 
 pytest.importorskip("lmms_eval")
-
-import torch  # noqa: E402
+# after the skip: without lmms-eval the module is skipped, not an import error
 from lmms_eval.api.instance import Instance  # noqa: E402
-
-from vtr.engine import Policy, prune  # noqa: E402
-from vtr.errors import InputError  # noqa: E402
-from vtr.models import load_split  # noqa: E402
 
 
 def test_registered_through_the_entry_point():

@@ -9,10 +9,10 @@ from ..catalogue import METHODS, REGISTERED
 from .base import BUDGET_KINDS, REGISTRY, ModelInfo, model_info
 
 # Each module registers its factories (`base.register`) when imported: decoder-side, then
-# encoder-side, then compositions of them.
-from . import fastv, pdrop, random_tokens, sparsevlm, uniform, vtw  # noqa: E402,F401  (decoder side)
-from . import cls_knee, prumerge, tome, visionzip  # noqa: E402,F401  (encoder side)
-from . import compose, dyvte  # noqa: E402,F401
+# encoder-side, then compositions of them (imported for that side effect alone, hence F401).
+from . import fastv, pdrop, random_tokens, sparsevlm, uniform, vtw  # noqa: F401  (decoder side)
+from . import cls_knee, prumerge, tome, visionzip  # noqa: F401  (encoder side)
+from . import compose, dyvte  # noqa: F401
 
 
 # What each registered method ranks vision tokens by, and where that score is computed (the book's
