@@ -65,7 +65,8 @@ class Adapter:
         tower = getattr(model.model, "vision_tower", None) or getattr(model.model, "visual", None)
         enc = getattr(getattr(tower, "vision_model", tower), "encoder", None)
         if enc is None or not hasattr(enc, "layers"):
-            raise UnsupportedInput(f"{self.family}: encoder-side reduction is not supported for this vision tower")
+            raise UnsupportedInput(f"{self.family}: encoder-side reduction is not supported for this vision "
+                                   "tower")
         return enc.layers
 
     def feature_layer_index(self, model) -> int:

@@ -162,14 +162,16 @@ class PlanPolicy(Policy):
 
     def check_model(self, n_layers: int) -> None:
         if self.plan.n_layers != n_layers:
-            raise PlanError(f"schedule has {self.plan.n_layers} entries but the decoder has {n_layers} layers")
+            raise PlanError(f"schedule has {self.plan.n_layers} entries but the decoder has {n_layers} "
+                            "layers")
 
     def target(self, layer: int, n_start: torch.Tensor) -> torch.Tensor:
         """Per-sample keep count before `layer` for samples that started with n_start vision tokens."""
         if self.plan.n_vision == 0:
             return torch.zeros_like(n_start)
         by_rate = torch.round(n_start.double() * self.plan.keep[layer] / self.plan.n_vision).long()
-        return torch.where(n_start == self.plan.n_vision, torch.full_like(n_start, self.plan.keep[layer]), by_rate)
+        return torch.where(n_start == self.plan.n_vision, torch.full_like(n_start, self.plan.keep[layer]),
+                           by_rate)
 
     def start(self, batch_size: int) -> None:
         self._n0 = None
@@ -182,12 +184,14 @@ class PlanPolicy(Policy):
             off = ((self._n0 != self.plan.n_vision) & (self._n0 > 0)).nonzero()
             if len(off) and not self.scale_to_input:
                 b = int(off[0])
-                raise PlanError(f"the plan was made for {self.plan.n_vision} vision tokens but sample {b} has "
-                                f"{int(self._n0[b])}; pass scale_to_input=True to apply its keep rates instead")
+                raise PlanError(f"the plan was made for {self.plan.n_vision} vision tokens but sample {b} "
+                                f"has {int(self._n0[b])}; pass scale_to_input=True to apply its keep rates "
+                                "instead")
             self._exact = not len(off)
         # Fast path (every sample has the plan's token count): counts never grow, so a layer whose
         # keep equals the previous layer's has nothing to drop; skip the per-sample bookkeeping.
-        if self._exact and self.plan.keep[layer] == (self.plan.keep[layer - 1] if layer else self.plan.n_vision):
+        if self._exact and self.plan.keep[layer] == (self.plan.keep[layer - 1] if layer
+                                                     else self.plan.n_vision):
             return None
         k = torch.minimum(self.target(layer, self._n0), view.n_vision)
         if bool((k == view.n_vision).all()):

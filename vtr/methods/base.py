@@ -126,7 +126,8 @@ def solve_keep_after(info: ModelInfo, layer: int, budget: float, kind: str) -> P
             best = plan
             break
     if best is None:
-        raise PlanError(f"budget {budget} ({kind}) is infeasible when the first {layer} layers keep every token")
+        raise PlanError(f"budget {budget} ({kind}) is infeasible when the first {layer} layers keep every "
+                        "token")
     return best
 
 

@@ -69,7 +69,8 @@ def _normalise(curve: torch.Tensor):
     """(B, N) -> (x (N,), y (B, N) in [0, 1], flat (B,) bool)."""
     c = curve.double()
     N = c.shape[1]
-    x = torch.linspace(0.0, 1.0, N, dtype=torch.float64, device=c.device) if N > 1 else torch.zeros(1, dtype=torch.float64)
+    x = (torch.linspace(0.0, 1.0, N, dtype=torch.float64, device=c.device) if N > 1
+         else torch.zeros(1, dtype=torch.float64))
     lo, hi = c.amin(1, keepdim=True), c.amax(1, keepdim=True)
     rng = hi - lo
     flat = rng[:, 0] <= 1e-12 * hi.abs()[:, 0].clamp_min(1.0)
@@ -116,7 +117,8 @@ def max_second_difference(curve: torch.Tensor) -> torch.Tensor:
 
 @_rowwise
 def cumulative_mass(curve: torch.Tensor, p: float = 0.9) -> torch.Tensor:
-    """Smallest count m whose first m values hold >= p of the mass (curve shifted so its minimum is 0). Flat: N."""
+    """Smallest count m whose first m values hold >= p of the mass (curve shifted so its minimum
+    is 0). Flat: N."""
     check_number("cls_knee", "mass", p, 0.0, 1.0, lo_open=True)
     B, N = curve.shape
     c = curve.double()
@@ -170,7 +172,8 @@ def text_relevance(probs: torch.Tensor, rows: torch.Tensor, row_valid: torch.Ten
 
 
 def relevance_keep(relevance: torch.Tensor, candidates: torch.Tensor, ratio: float) -> torch.Tensor:
-    """(B, T) keep mask: a candidate stays when its relevance >= ratio x the mean over the sample's candidates."""
+    """(B, T) keep mask: a candidate stays when its relevance >= ratio x the mean over the sample's
+    candidates."""
     c = candidates.float()
     mean = (relevance * c).sum(1, keepdim=True) / c.sum(1, keepdim=True).clamp_min(1.0)
     return ~candidates | (relevance >= ratio * mean)

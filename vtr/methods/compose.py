@@ -30,8 +30,9 @@ class AllOf(Policy):
 
 
 @register("fastv_dyvte")
-def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", seed: int = 0, threshold: float = 0.5,
-         routers: str | None = None):
+def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", seed: int = 0,
+         threshold: float = 0.5, routers: str | None = None):
     from . import dyvte, fastv
 
-    return AllOf(fastv.make(info, budget, kind), dyvte.make(info, seed=seed, threshold=threshold, routers=routers))
+    return AllOf(fastv.make(info, budget, kind),
+                 dyvte.make(info, seed=seed, threshold=threshold, routers=routers))

@@ -82,7 +82,8 @@ class DyVTEPolicy(Policy):
     def keep_before(self, layer, view):
         if layer < max(1, self.min_layer):
             return None
-        p = torch.softmax(self.routers(layer - 1, router_features(view.hidden, view.text_query, view.last)), -1)[:, 1]
+        features = router_features(view.hidden, view.text_query, view.last)
+        p = torch.softmax(self.routers(layer - 1, features), -1)[:, 1]
         fire = (p > self.threshold) & (self.exit_layer < 0)
         if not bool(fire.any()):
             return None

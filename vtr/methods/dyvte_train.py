@@ -40,7 +40,8 @@ def collect(runner, split, batch_size: int = 64, margin: float = 1.03, slack: fl
         with prune(model, Policy()) as session:
             out = model(**inputs, use_cache=False, output_hidden_states=True)
             full_logits = out.logits[:, -1].float()
-            full_pred, full_loss = full_logits.argmax(-1), F.cross_entropy(full_logits, gold, reduction="none")
+            full_pred = full_logits.argmax(-1)
+            full_loss = F.cross_entropy(full_logits, gold, reduction="none")
             for e in range(1, L):
                 lg = session.logits_from_layer(e, out.hidden_states[e], valid & ~vision).float()
                 loss = F.cross_entropy(lg, gold, reduction="none")
@@ -50,7 +51,8 @@ def collect(runner, split, batch_size: int = 64, margin: float = 1.03, slack: fl
     return [torch.cat(f) for f in feats], [torch.cat(y) for y in labels]
 
 
-def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: float = 3e-3, hidden: int = 64):
+def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: float = 3e-3,
+                  hidden: int = 64):
     """Full-batch Adam on every router; returns (routers, curve of the mean loss per epoch)."""
     torch.manual_seed(seed)
     routers = Routers(len(feats) + 1, d, hidden)
@@ -59,7 +61,8 @@ def train_routers(feats, labels, d: int, seed: int = 0, epochs: int = 300, lr: f
     sd = [f.std(0).clamp_min(1e-4) for f in feats]
     curve = []
     for _ in range(epochs):
-        loss = sum(F.cross_entropy(routers(layer, (feats[layer] - mu[layer]) / sd[layer]), labels[layer]) for layer in range(len(feats)))
+        loss = sum(F.cross_entropy(routers(layer, (feats[layer] - mu[layer]) / sd[layer]), labels[layer])
+                   for layer in range(len(feats)))
         loss = loss / len(feats)
         opt.zero_grad()
         loss.backward()
@@ -78,7 +81,8 @@ def fingerprint(runner, split, seed: int) -> dict:
     """What trained routers depend on (`vtr.fingerprint`): model and weights, questions, seed, code."""
     from .. import fingerprint as fp
 
-    return {**fp.model_fingerprint(runner), **fp.split_fingerprint(split), "seed": seed, "code": fp.code_version()}
+    return {**fp.model_fingerprint(runner), **fp.split_fingerprint(split), "seed": seed,
+            "code": fp.code_version()}
 
 
 def train(runner, split, seed: int = 0, out=None, progress=True) -> dict:
@@ -90,8 +94,10 @@ def train(runner, split, seed: int = 0, out=None, progress=True) -> dict:
     d = runner.model.config.get_text_config().hidden_size
     routers, curve = train_routers(feats, labels, d, seed=seed)
     with torch.no_grad():
-        acc = [float((routers(layer, feats[layer]).argmax(-1) == labels[layer]).float().mean()) for layer in range(len(feats))]
-    info = {"seed": seed, "n_questions": n_questions, "exit_rate_per_layer": [float(y.float().mean()) for y in labels],
+        acc = [float((routers(layer, feats[layer]).argmax(-1) == labels[layer]).float().mean())
+               for layer in range(len(feats))]
+    info = {"seed": seed, "n_questions": n_questions,
+            "exit_rate_per_layer": [float(y.float().mean()) for y in labels],
             "train_accuracy_per_router": acc, "loss_curve": curve, "seconds": round(time.time() - t0, 1),
             "fingerprint": fingerprint(runner, split, seed)}
     if out is not None:

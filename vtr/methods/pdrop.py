@@ -69,8 +69,8 @@ def solve_lambda(info: ModelInfo, budget: float, kind: str = "keep",
     if info.cost(plan_at(1.0), kind) <= budget + _EPS:
         return 1.0, plan_at(1.0)
     if info.cost(plan_at(0.0), kind) > budget + _EPS:
-        raise PlanError(f"PyramidDrop cannot meet budget {budget} ({kind}): even dropping every vision token at "
-                        f"the first boundary (layer {layers[0] if layers else 0}) costs "
+        raise PlanError(f"PyramidDrop cannot meet budget {budget} ({kind}): even dropping every vision token "
+                        f"at the first boundary (layer {layers[0] if layers else 0}) costs "
                         f"{info.cost(plan_at(0.0), kind):.4g}; pass earlier layers=")
     lo, hi = 0.0, 1.0
     for _ in range(iters):
@@ -88,8 +88,9 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep",
 
 
 @register("pdrop")
-def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
-         lam: float = DEFAULT_LAMBDA, query: str = "last", scale_to_input: bool = False, source: str = "current"):
+def make(info: ModelInfo, budget: float | None = None, kind: str = "keep",
+         layers: Sequence[int] | None = None, lam: float = DEFAULT_LAMBDA, query: str = "last",
+         scale_to_input: bool = False, source: str = "current"):
     """PyramidDrop policy; with a budget, `lam` is ignored (solved)."""
     scale_to_input = check_bool("pdrop", "scale_to_input", scale_to_input)
     return PlanPolicy(plan_for(info, budget, kind, layers, lam), query=query, scale_to_input=scale_to_input,

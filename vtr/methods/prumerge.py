@@ -127,9 +127,10 @@ def merge_neighbours(features: torch.Tensor, metric: torch.Tensor, weights: torc
     return torch.where(has, merged.to(features.dtype), features)
 
 
-def prumerge(features: torch.Tensor, cls_attention: torch.Tensor, metric: torch.Tensor, count: int | None = None,
-             plus: bool = False, outlier_share: float = 0.25, k_neighbours: int = 32, neighbours: str = "pruned",
-             update: str = "average", min_keep: int = 1, whisker: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
+def prumerge(features: torch.Tensor, cls_attention: torch.Tensor, metric: torch.Tensor,
+             count: int | None = None, plus: bool = False, outlier_share: float = 0.25,
+             k_neighbours: int = 32, neighbours: str = "pruned", update: str = "average", min_keep: int = 1,
+             whisker: float = 1.5) -> tuple[torch.Tensor, torch.Tensor]:
     """PruMerge(+): (features', keep (B, N)). count None: adaptive IQR mode (per-sample counts)."""
     B, N = cls_attention.shape
     dev = cls_attention.device
@@ -154,8 +155,8 @@ def prumerge(features: torch.Tensor, cls_attention: torch.Tensor, metric: torch.
 # ---------------------------------------------------------------------- policy and factories
 class PruMergePolicy(EncoderPolicy):
     def __init__(self, count: int | None, n_plan: int, plus: bool = False, outlier_share: float = 0.25,
-                 k_neighbours: int = 32, neighbours: str = "pruned", update: str = "average", min_keep: int = 1,
-                 plan: Plan | None = None):
+                 k_neighbours: int = 32, neighbours: str = "pruned", update: str = "average",
+                 min_keep: int = 1, plan: Plan | None = None):
         name = "prumerge_plus" if plus else "prumerge"
         check_choice(name, "neighbours", neighbours, NEIGHBOURS)
         check_choice(name, "update", update, UPDATES)

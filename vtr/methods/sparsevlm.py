@@ -65,7 +65,8 @@ def default_layers(n_layers: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def base_counts(n_vision: int, setting: int = 192, counts: Sequence[float] | None = None) -> tuple[float, ...]:
+def base_counts(n_vision: int, setting: int = 192,
+                counts: Sequence[float] | None = None) -> tuple[float, ...]:
     """Unrounded per-stage counts for n_vision tokens (the paper's list times n / 576)."""
     if counts is not None:
         items = counts.split(",") if isinstance(counts, str) else \
@@ -97,8 +98,9 @@ def plan_from_counts(n_layers: int, n_vision: int, layers: Sequence[int], counts
     return Plan.from_counts(keep, n_vision, n_layers)
 
 
-def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
-             setting: int = 192, counts: Sequence[float] | None = None, iters: int = 60) -> Plan:
+def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep",
+             layers: Sequence[int] | None = None, setting: int = 192, counts: Sequence[float] | None = None,
+             iters: int = 60) -> Plan:
     if layers is None:
         layers = default_layers(info.n_layers)
     else:
@@ -163,12 +165,12 @@ class SparseVLMPolicy(SelectionPolicy):
 
 
 @register("sparsevlm")
-def make(info: ModelInfo, budget: float | None = None, kind: str = "keep", layers: Sequence[int] | None = None,
-         setting: int = 192, counts: Sequence[float] | None = None, recycle: bool = False,
-         scale_to_input: bool = False, source: str = "current"):
+def make(info: ModelInfo, budget: float | None = None, kind: str = "keep",
+         layers: Sequence[int] | None = None, setting: int = 192, counts: Sequence[float] | None = None,
+         recycle: bool = False, scale_to_input: bool = False, source: str = "current"):
     if check_bool("sparsevlm", "recycle", recycle):
         raise option_error("sparsevlm", "recycle", recycle, "false: token recycling (merging pruned tokens "
                            "into kept ones) is not implemented, the engine only removes tokens")
     scale_to_input = check_bool("sparsevlm", "scale_to_input", scale_to_input)
-    return SparseVLMPolicy(plan_for(info, budget, kind, layers, setting, counts), scale_to_input=scale_to_input,
-                           source=source)
+    return SparseVLMPolicy(plan_for(info, budget, kind, layers, setting, counts),
+                           scale_to_input=scale_to_input, source=source)

@@ -58,7 +58,8 @@ def dominant_mask(cls_attention: torch.Tensor, k: int) -> torch.Tensor:
     """(B, N) bool: the k patches with the highest CLS attention (ties: lower index first)."""
     B, N = cls_attention.shape
     valid = torch.ones(B, N, dtype=torch.bool, device=cls_attention.device)
-    return S.topk_mask(cls_attention, valid, torch.full((B,), k, dtype=torch.long, device=cls_attention.device))
+    return S.topk_mask(cls_attention, valid,
+                       torch.full((B,), k, dtype=torch.long, device=cls_attention.device))
 
 
 def contextual_merge(features: torch.Tensor, metric: torch.Tensor, remaining: torch.Tensor, n_contextual: int,

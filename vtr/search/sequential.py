@@ -65,8 +65,8 @@ def sequential_difference(reference: np.ndarray, answers: Callable[[int, int], n
     one look at a time."""
     reference = np.asarray(reference, dtype=float)
     if list(looks) != sorted(set(looks)) or looks[0] < 1 or looks[-1] != len(reference):
-        raise ValueError(f"looks must increase from >= 1 to the number of reference answers ({len(reference)}), "
-                         f"got {looks}")
+        raise ValueError("looks must increase from >= 1 to the number of reference answers "
+                         f"({len(reference)}), got {looks}")
     z = look_z(alpha, len(looks))
     got: list[np.ndarray] = []
     start = 0
@@ -80,6 +80,6 @@ def sequential_difference(reference: np.ndarray, answers: Callable[[int, int], n
         done = settled(d, tolerance, z)
         if done or n == looks[-1]:
             lo, hi = interval(d, z)
-            return Decision(score=float(reference.mean() + d.mean()), difference=float(d.mean()), lo=lo, hi=hi,
-                            questions=n, settled=done)
+            return Decision(score=float(reference.mean() + d.mean()), difference=float(d.mean()), lo=lo,
+                            hi=hi, questions=n, settled=done)
     raise AssertionError("unreachable")
