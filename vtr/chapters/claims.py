@@ -48,7 +48,8 @@ class Claim:
 
 # What each claim says, and where the book tests it: (paper, claim, the paper's number, chapter).
 CLAIM_TEXT = {
-    "rank": ('G-Search/P-Sigmoid', 'Vision-token attention ranking is consistent across layers except the first',
+    "rank": ('G-Search/P-Sigmoid',
+             'Vision-token attention ranking is consistent across layers except the first',
         'Kendall tau >= 0.7 (layers other than layer 1)', 'rank-consistency'),
     "nested": ('G-Search/P-Sigmoid', "Essential tokens of a deeper layer are a subset of a shallower layer's",
         'assumption (no number)', 'rank-consistency'),
@@ -136,8 +137,8 @@ def rank_claim(model: str = "testbed") -> Row:
     tau = R.tau_excluding_first(rc, "last")
     tau_tm = R.tau_excluding_first(rc, "text_mean")
     first = float(np.mean(np.array(rc["last"]["tau_mean"])[0, 1:]))
-    measured = (f"mean tau over layer pairs excluding layer 0: {tau:.2f} (last token), {tau_tm:.2f} (text mean); "
-                f"layer 0 vs others: {first:.2f}")
+    measured = (f"mean tau over layer pairs excluding layer 0: {tau:.2f} (last token), {tau_tm:.2f} (text "
+                f"mean); layer 0 vs others: {first:.2f}")
     return _row("rank", measured, grade(tau >= 0.7, tau >= 0.4 and first < tau), model)
 
 
@@ -163,9 +164,9 @@ def gsearch_claim(model: str = "testbed") -> Row:
     verdict = grade(min(predicted, sp) >= 2.0 and drop <= 0.01, min(predicted, sp) > 1.2 and drop <= 0.02)
     if not image_families(model):
         verdict = "not tested"
-    return _row("gsearch", f"decoder FLOPs {_pct(test['flops_ratio'])} of unpruned ({predicted:.2f}x predicted), "
-                f"measured prefill speedup {sp:.2f}x{spread}; test accuracy {_pct(test['overall'])} vs "
-                f"{_pct(full['overall'])} unpruned: {said}", verdict, model)
+    return _row("gsearch", f"decoder FLOPs {_pct(test['flops_ratio'])} of unpruned ({predicted:.2f}x "
+                f"predicted), measured prefill speedup {sp:.2f}x{spread}; test accuracy "
+                f"{_pct(test['overall'])} vs {_pct(full['overall'])} unpruned: {said}", verdict, model)
 
 
 def sshape_claim(model: str = "testbed") -> Row:
@@ -228,13 +229,14 @@ def psigmoid_claim(model: str = "testbed") -> Row:
         return _row("psigmoid", "missing result", "not tested", model)
     ci = R.paired_difference("table", "psigmoid", "fastv", 0.125, model=model)
     p25, f25 = _rec("psigmoid", 0.25, recs), _rec("fastv", 0.25, recs)
-    at25 = (f"; at 75% reduction: {_points(R.paired_difference('table', 'psigmoid', 'fastv', 0.25, model=model))}"
+    at25 = ("; at 75% reduction: "
+            f"{_points(R.paired_difference('table', 'psigmoid', 'fastv', 0.25, model=model))}"
             if p25 is not None and f25 is not None else "")
     if np.allclose(p["vision_per_layer"], f["vision_per_layer"]):
         # With layer 0 kept whole, a mean keep rate of 1/L leaves nothing for later layers: both
         # methods are forced to the same plan, so the claim cannot be tested at this depth.
-        return _row("psigmoid", f"identical plans at this budget on a {R.n_layers(model)}-layer model (layer 0 "
-                    "alone spends it)" + at25, "not tested", model)
+        return _row("psigmoid", f"identical plans at this budget on a {R.n_layers(model)}-layer model "
+                    "(layer 0 alone spends it)" + at25, "not tested", model)
     verdict = grade(ci["lo"] > 0 and ci["mean"] >= 0.02, ci["lo"] > 0)
     return _row("psigmoid", f"{_pct(p['overall'])} vs {_pct(f['overall'])}: {_points(ci)} (paired bootstrap)"
                 + at25, verdict, model)
@@ -305,16 +307,17 @@ def dyvte_claim(model: str = "testbed") -> Row:
     verdict = grade(saved >= 0.4 and drop <= 0.01, saved >= 0.2 and drop <= 0.02)
     if not image_families(model):
         verdict = "not tested"
-    return _row("dyvte", f"{_pct(saved)} less decoder prefill FLOPs on test (mean over {len(seeds)} router seeds); "
-                f"accuracy averaged over seeds: {said}", verdict, model)
+    return _row("dyvte", f"{_pct(saved)} less decoder prefill FLOPs on test (mean over {len(seeds)} router "
+                f"seeds); accuracy averaged over seeds: {said}", verdict, model)
 
 
 def generality_claim(model: str = "testbed") -> Row:
     if not R.is_testbed():
-        return _row("generality", "needs routers trained on LLaVA, VILA, Eagle and InternVL; this profile's DyVTE "
-                    "rows show its own models", "not tested", model)
-    return _row("generality", "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny LLaVA, LLaVA-NeXT, "
-                "Qwen2-VL and InternVL configs in the tests, but no trained routers exist for them here", "not tested",
+        return _row("generality", "needs routers trained on LLaVA, VILA, Eagle and InternVL; this profile's "
+                    "DyVTE rows show its own models", "not tested", model)
+    return _row("generality", "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny "
+                "LLaVA, LLaVA-NeXT, Qwen2-VL and InternVL configs in the tests, but no trained routers exist "
+                "for them here", "not tested",
                 model)
 
 
@@ -329,12 +332,14 @@ def complementary_claim(model: str = "testbed") -> Row:
     verdict = grade(fd["flops_ratio"] < f["flops_ratio"] and drop <= 0.01)
     if not image_families(model):
         verdict = "not tested"
-    return _row("complementary", f"FastV(0.5)+DyVTE: FLOPs {_pct(fd['flops_ratio'])}, accuracy {_pct(fd['overall'])}; "
-                f"FastV(0.5) alone: {_pct(f['flops_ratio'])}, {_pct(f['overall'])}; change: {said}", verdict, model)
+    return _row("complementary", f"FastV(0.5)+DyVTE: FLOPs {_pct(fd['flops_ratio'])}, accuracy "
+                f"{_pct(fd['overall'])}; FastV(0.5) alone: {_pct(f['flops_ratio'])}, {_pct(f['overall'])}; "
+                f"change: {said}", verdict, model)
 
 
-CLAIMS = (rank_claim, nested_claim, greedy_claim, gsearch_claim, sshape_claim, psigmoid_claim, tokenpacker_claim,
-          longtail_claim, cls22_claim, stages_claim, dyvte_claim, generality_claim, complementary_claim)
+CLAIMS = (rank_claim, nested_claim, greedy_claim, gsearch_claim, sshape_claim, psigmoid_claim,
+          tokenpacker_claim, longtail_claim, cls22_claim, stages_claim, dyvte_claim, generality_claim,
+          complementary_claim)
 # claims that involve no testbed-specific measurement: shown once, for every testbed
 MODEL_FREE = (greedy_claim, tokenpacker_claim, generality_claim)
 

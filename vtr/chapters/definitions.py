@@ -19,8 +19,8 @@ def sparsevlm_budgets() -> tuple[float, ...]:
 
 TERMS = {
     "testbeds": "`testbed` (8 decoder layers) and `testbed-deep` (16 decoder layers, grown from the 8-layer "
-                "one by block expansion; same vision tower, tokenizer and questions); a table or figure names "
-                "its testbed by its number of decoder layers",
+                "one by block expansion; same vision tower, tokenizer and questions); a table or figure "
+                "names its testbed by its number of decoder layers",
     "keep rate": "vision tokens a decoder layer keeps, over the image's vision tokens ({n_vision} on the "
                  "testbed); the *mean keep rate* averages it over the decoder layers",
     "budget": "a mean keep rate, unless a table says *FLOPs budget*: budget 0.125 is an 87.5% "
@@ -29,15 +29,16 @@ TERMS = {
                                        + " / ".join(map(str, SPARSEVLM_TOKENS)) + f" of LLaVA-1.5's "
                                        f"{LLAVA_VISION_TOKENS} tokens are mean keep rates "
                                        + " / ".join(f"{100 * b:.1f}%" for b in sparsevlm_budgets()),
-    "matched FLOPs": "the field's budgets as decoder FLOPs rather than tokens: every method set to the decoder "
-                     "FLOPs P-Sigmoid's plan at that mean keep rate is predicted to cost (our pairing; the papers "
-                     "state token budgets)",
+    "matched FLOPs": "the field's budgets as decoder FLOPs rather than tokens: every method set to the "
+                     "decoder FLOPs P-Sigmoid's plan at that mean keep rate is predicted to cost (our "
+                     "pairing; the papers state token budgets)",
     "FLOPs ratio": "pruned / unpruned prefill FLOPs of the **decoder** (each layer with its own token count: "
-                   "chapters 4 to 7, every table, the `flops_ratio` of a record), or of the **whole prefill** "
-                   "(vision tower, projector, decoder and LM head: chapter 8 and `vtr bench`), as the column says",
-    "speedup": "unpruned / pruned time of the same batch, timed in interleaved rounds in one process: the median "
-               "of the paired per-round ratios, with their range. A speed verdict needs the FLOPs ratio and that "
-               "median to agree, so that machine load alone cannot move it",
+                   "chapters 4 to 7, every table, the `flops_ratio` of a record), or of the **whole "
+                   "prefill** (vision tower, projector, decoder and LM head: chapter 8 and `vtr bench`), as "
+                   "the column says",
+    "speedup": "unpruned / pruned time of the same batch, timed in interleaved rounds in one process: the "
+               "median of the paired per-round ratios, with their range. A speed verdict needs the FLOPs "
+               "ratio and that median to agree, so that machine load alone cannot move it",
     "splits": "**val** ({n_val} questions) drives every search and the VTW sweep (G-Search's sequential test "
               "adds **val-extra**'s questions when a decision is close); **test** ({n_test} questions) "
               "gives every accuracy in the tables and the headline; the analyses use val subsets; DyVTE's "

@@ -39,7 +39,8 @@ def published_strategies() -> dict:
         runner, split = runners.get("test", first_model())
         inputs = runner.inputs(split.samples[:batch], split)
         label = "testbed" if is_testbed() else first_model()
-        out = {label: compare(runner.model, inputs, runner.n_vision, list(KEEPS), FASTV_LAYER, repeats, warmup)}
+        out = {label: compare(runner.model, inputs, runner.n_vision, list(KEEPS), FASTV_LAYER, repeats,
+                              warmup)}
         hidden = size("published_hidden")
         model = tiny.build_sized(image_size=8 * round(SIZED_TOKENS ** 0.5), hidden=hidden)
         inp = tiny.make_inputs(model, "llava", batch=batch, text_lengths=[8 + i % 8 for i in range(batch)])

@@ -46,7 +46,8 @@ class GPU:
 class Model:
     """LLaVA-1.5-7B: a 32-layer decoder of width 4096 with a gated MLP of width 11008, a CLIP
     ViT-L/14 tower at 336 pixels giving 576 vision tokens, about 64 text tokens per prompt."""
-    shape: DecoderShape = field(default_factory=lambda: DecoderShape(hidden=4096, intermediate=11008, n_layers=32))
+    shape: DecoderShape = field(default_factory=lambda: DecoderShape(hidden=4096, intermediate=11008,
+                                                                     n_layers=32))
     vocab: int = 32000
     n_vision: int = 576
     n_text: int = 64
@@ -82,13 +83,15 @@ class Model:
     @property
     def decoder_params(self) -> int:
         s, d = self.shape, self.shape.hidden
-        return s.n_layers * (2 * d * d + 2 * d * (s.kv_hidden or d) + 3 * d * s.intermediate) + 2 * self.vocab * d
+        per_layer = 2 * d * d + 2 * d * (s.kv_hidden or d) + 3 * d * s.intermediate
+        return s.n_layers * per_layer + 2 * self.vocab * d
 
     @property
     def encode_flops(self) -> int:
         """Vision tower (on each crop) + the 2-layer MLP projector, one sample."""
         d = self.shape.hidden
-        return vision_tower_flops(self.vision, self.crops) + 2 * self.n_vision * (self.vision.hidden_size * d + d * d)
+        projector = 2 * self.n_vision * (self.vision.hidden_size * d + d * d)
+        return vision_tower_flops(self.vision, self.crops) + projector
 
     @property
     def head_flops(self) -> int:
@@ -111,7 +114,8 @@ def seconds_per_sample(plan: Plan, model: Model, gpu: GPU, answer_tokens: int, v
     """Estimated GPU seconds of one sample: prefill (vision tower + projector + decoder under `plan`
     + LM head at the last position) and `answer_tokens` greedy decode steps on the pruned cache."""
     d, size = model.shape.hidden, model.bytes_per_value
-    prefill = (model.encode_flops if vision else 0) + decoder_flops(plan, model.n_text, model.shape) + model.head_flops
+    prefill = ((model.encode_flops if vision else 0) + decoder_flops(plan, model.n_text, model.shape)
+               + model.head_flops)
     decode = 0.0
     for t in range(answer_tokens):
         ctx = [model.n_text + k + t for k in plan.keep]                       # cached keys per layer
@@ -142,27 +146,30 @@ def chapter_work(model: Model, work: Workload) -> list[dict]:
         rows.append({"chapter": chapter, "part": part, "samples": samples, "plan": plan,
                      "answer_tokens": answer_tokens, "vision": vision})
 
-    add("2 The model unpruned", "benchmarks", 2 * suite, full)                      # with the image + blank image
-    add("3 Rank consistency", "analysis", 2 * full_size["rank_questions"], full, 0)  # 2 query kinds, prefill only
-    for _query in range(2):                                                        # 2 query kinds
+    add("2 The model unpruned", "benchmarks", 2 * suite, full)  # with the image + blank image
+    # 2 query kinds, prefill only
+    add("3 Rank consistency", "analysis", 2 * full_size["rank_questions"], full, 0)
+    for _query in range(2):  # 2 query kinds
         add("4 G-Search", "searches", max_evaluations(L, N) * val, full)
         add("4 G-Search", "benchmarks", suite, full)
-    add("4 G-Search", "benchmarks", suite, full)                                   # unpruned reference
+    add("4 G-Search", "benchmarks", suite, full)  # unpruned reference
     for b in runs.BUDGETS:
-        add("5 P-Sigmoid and methods", "searches", (full_size["bo_iterations"] + 1) * val, at_budget(model, b))
+        add("5 P-Sigmoid and methods", "searches", (full_size["bo_iterations"] + 1) * val,
+            at_budget(model, b))
         add("5 P-Sigmoid and methods", "benchmarks", len(runs.TABLE_METHODS) * suite, at_budget(model, b))
     add("5 P-Sigmoid and methods", "benchmarks", suite, full)
     add("6 CLS knee", "analysis", full_size["cls_questions"], Plan.full(L, 0), 0)  # vision tower only
     add("6 CLS knee", "benchmarks", 2 * suite, full)
     for layer in range(L + 1):
-        add("7 DyVTE", "searches", val, Plan.drop_at(L, N, layer, 0))              # VTW sweep
-    for layer in [None, *range(1, L)]:                                             # router labels
+        add("7 DyVTE", "searches", val, Plan.drop_at(L, N, layer, 0))  # VTW sweep
+    for layer in [None, *range(1, L)]:  # router labels
         add("7 DyVTE", "searches", seeds * full_size["router_questions"],
             full if layer is None else Plan.drop_at(L, N, layer, 0), 0)
-    add("7 DyVTE", "benchmarks", (seeds + 4) * suite, full)                        # seeds, full, VTW, FastV, both
+    add("7 DyVTE", "benchmarks", (seeds + 4) * suite, full)  # seeds, full, VTW, FastV, both
     keeps, batch = 6, full_size["efficiency_batch"]
     add("8 Efficiency", "analysis", keeps * (full_size["prefill_repeats"] + 1) * 2 * batch, full, 0)
-    add("8 Efficiency", "analysis", 3 * full_size["decode_repeats"] * 2 * batch, full, full_size["decode_new_tokens"])
+    add("8 Efficiency", "analysis", 3 * full_size["decode_repeats"] * 2 * batch, full,
+        full_size["decode_new_tokens"])
     return rows
 
 

@@ -24,8 +24,8 @@ from ..paths import data_dir
 from ..plan import Plan
 
 BUDGETS = (0.5, 0.25, 0.125)
-TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge", "prumerge_plus",
-                 "tome", "psigmoid")
+TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge",
+                 "prumerge_plus", "tome", "psigmoid")
 TOLERANCE = 0.005
 # the field's budgets (SparseVLM's 192 / 128 / 64 of 576 tokens per layer) as mean keep rates
 FIELD_BUDGETS = sparsevlm_budgets()
@@ -90,18 +90,21 @@ def testbed_accuracy(model: str | None = None) -> dict:
         real = evaluations.eval_method(runner, split, "full", None, experiment="testbed", progress=False,
                                        measure_speed=False)
         if not is_testbed():
-            blank = evaluate(runner, split, batch_size=runner.batch_size, progress=False, blank=True)["metrics"]
+            blank = evaluate(runner, split, batch_size=runner.batch_size, progress=False,
+                             blank=True)["metrics"]
             return {**with_blank(real, blank), "prior": None}
         from ..testbed.score import accuracy
         from ..testbed.tasks import answer_space
 
-        res = accuracy(runner, split, progress=False, real=real)  # what `vtr testbed eval --split test` prints
+        # what `vtr testbed eval --split test` prints
+        res = accuracy(runner, split, progress=False, real=real)
         majority = {}
         for fam in answer_space():
             answers = [s.answer for s in split.samples if s.family == fam]
             if answers:
                 majority[fam] = max(set(answers), key=answers.count)
-        hits = {fam: [s.answer == majority[fam] for s in split.samples if s.family == fam] for fam in majority}
+        hits = {fam: [s.answer == majority[fam] for s in split.samples if s.family == fam]
+                for fam in majority}
         res["prior"] = {fam: float(np.mean(h)) for fam, h in hits.items()}
         res["prior_overall"] = float(np.mean([s.answer == majority[s.family] for s in split.samples]))
         return res
@@ -151,7 +154,8 @@ def target_attention() -> dict:
         split, masks = attribute_regions(size("probe_questions"))
         out = {"n": len(split)}
         for query in ("last", "text_mean"):
-            out[query] = analysis.region_lift(analysis.layer_scores(runner, split, query, progress=False), masks)
+            out[query] = analysis.region_lift(analysis.layer_scores(runner, split, query, progress=False),
+                                              masks)
         return out
     return cached("target_attention", compute)
 
@@ -171,10 +175,12 @@ def rank_consistency(model: str | None = None) -> dict:
             k = n_vision // 4
             top = np.argsort(-s, axis=2, kind="stable")[:, :, :k]
             # nestedness: share of layer l+1's top-k that is also in layer l's top-k
-            nested = [float(np.mean([len(set(top[i, layer + 1]) & set(top[i, layer])) / k for i in range(len(s))]))
+            nested = [float(np.mean([len(set(top[i, layer + 1]) & set(top[i, layer])) / k
+                                     for i in range(len(s))]))
                       for layer in range(s.shape[1] - 1)]
             out[query] = {"tau_mean": taus.mean(0).tolist(), "tau_std": taus.std(0).tolist(),
-                          "per_sample_adjacent": [taus[:, layer, layer + 1].tolist() for layer in range(s.shape[1] - 1)],
+                          "per_sample_adjacent": [taus[:, layer, layer + 1].tolist()
+                                                  for layer in range(s.shape[1] - 1)],
                           "overlap_k": k, "overlap": analysis.topk_overlap(s, k).tolist(), "nested": nested}
         return out
     return cached(named("rank_consistency", model), compute)
@@ -212,8 +218,8 @@ def gsearch(model: str | None = None) -> dict:
             rec = evaluations.eval_method(runner, test, "gsearch", None, experiment="gsearch", query=query,
                                           progress=False)
             out[query] = {"search": _saved_name(g), "test": rec}
-        out["full"] = evaluations.eval_method(runner, test, "full", None, experiment="gsearch", progress=False,
-                                              measure_speed=False)
+        out["full"] = evaluations.eval_method(runner, test, "full", None, experiment="gsearch",
+                                              progress=False, measure_speed=False)
         return out
     saved = cached(named("gsearch", model), compute)
     return {k: {**v, "search": store.load_json(v["search"])} if k != "full" and isinstance(v, dict) else v
@@ -376,8 +382,8 @@ def field_speed(model: str | None = None) -> dict:
                 chosen = {r["method"]: policies.policy_for(runner, test, r["method"], r["budget"], r["kind"])
                             for r in rows}
                 if chosen:
-                    out[field_group(way, field)] = timing.prefill_policies(runner.model, inputs, chosen,
-                                                                           repeats=size("table_speed_repeats"))
+                    out[field_group(way, field)] = timing.prefill_policies(
+                        runner.model, inputs, chosen, repeats=size("table_speed_repeats"))
         return {"groups": out, "batch": size("speed_batch")}
     return cached(named("field_speed", model), compute)
 
@@ -563,7 +569,8 @@ def dyvte(model: str | None = None) -> dict:
         cost = out["seeds"][seeds[0]]["test"]["keep_rate"]
         L = runner.model.config.get_text_config().num_hidden_layers
         k = max(1, round(cost * L))
-        out["vtw"] = evaluations.eval_method(runner, test, "vtw", None, experiment="dyvte", K=k, progress=False)
+        out["vtw"] = evaluations.eval_method(runner, test, "vtw", None, experiment="dyvte", K=k,
+                                             progress=False)
         out["fastv"] = evaluations.eval_method(runner, test, "fastv", round(cost, 3), experiment="dyvte",
                                                progress=False)
         out["fastv_dyvte"] = evaluations.eval_method(runner, test, "fastv_dyvte", 0.5, experiment="dyvte",
@@ -587,9 +594,10 @@ def efficiency() -> dict:
         inputs = runner.inputs(test.samples[:batch], test)
         rows = timing.prefill(runner.model, inputs, timing.keep_plans(L, runner.n_vision, keeps),
                              repeats=size("prefill_repeats"))
-        dec = [{"keep": k, **timing.decode(runner.model, inputs, Plan.drop_at(L, runner.n_vision, 1,
-                                                                              round(k * runner.n_vision)),
-                                          new_tokens=size("decode_new_tokens"), repeats=size("decode_repeats"))}
+        dec = [{"keep": k, **timing.decode(runner.model, inputs,
+                                           Plan.drop_at(L, runner.n_vision, 1, round(k * runner.n_vision)),
+                                           new_tokens=size("decode_new_tokens"),
+                                           repeats=size("decode_repeats"))}
                for k in (0.5, 0.25, 0.125)]
         # cost growth with the number of vision tokens: a random-init LLaVA at several resolutions
         growth = []
@@ -597,7 +605,8 @@ def efficiency() -> dict:
             model = tiny.build_sized(image_size=side)
             inp = tiny.make_inputs(model, "llava", batch=4)
             n = tiny.n_image_tokens(model, "llava")
-            r = timing.prefill(model, inp, {"keep=0.25": Plan.drop_at(model.config.text_config.num_hidden_layers,
+            r = timing.prefill(model, inp,
+                               {"keep=0.25": Plan.drop_at(model.config.text_config.num_hidden_layers,
                                                                        n, 1, round(0.25 * n))},
                               repeats=size("growth_repeats"))[0]
             growth.append({"image_size": side, "n_vision": n, **r})
@@ -638,7 +647,8 @@ def generation(model: str | None = None) -> dict:
     return cached(named("generation", model), compute)
 
 
-def paired_difference(experiment: str, a: str, b: str, budget, kind: str = "keep", model: str | None = None) -> dict:
+def paired_difference(experiment: str, a: str, b: str, budget, kind: str = "keep",
+                      model: str | None = None) -> dict:
     """Bootstrap CI of accuracy(a) - accuracy(b) on the same test questions."""
     model = model or first_model()
     return analysis.paired_bootstrap(per_sample_correct(experiment, a, budget, kind, model=model),

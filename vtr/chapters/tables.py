@@ -4,8 +4,8 @@ an average and a "% of unpruned" column, then the cost columns.
 
 On the testbed profile its task families stand in for the benchmarks; each column names the real
 benchmark it is the analogue of (`ANALOGUE`). On a benchmark profile the columns are its benchmarks
-under their names in the papers (`BENCHMARK_COLUMNS`), in the papers' order. As POPE is scored by F1, the `exist` column is the F1 of the
-yes/no answers; every other column is accuracy. "Average" is the mean of the family columns (the
+under their names in the papers (`BENCHMARK_COLUMNS`), in the papers' order. As POPE is scored by
+F1, the `exist` column is the F1 of the yes/no answers; every other column is accuracy. "Average" is the mean of the family columns (the
 papers average their benchmark columns the same way), "% of unpruned" that average over the
 unpruned model's. Built from the summary records of `runs.methods_table` and the interleaved
 timings of `runs.methods_speed`, never from numbers typed in.
@@ -55,7 +55,8 @@ def family_columns(record: dict) -> dict[str, float]:
 
 def average(scores: dict[str, float]) -> float:
     """The mean of a row's columns (MME as a percentage of its maximum score)."""
-    return sum(100 * v / MME_MAX if col == BENCHMARK_COLUMNS["mme"] else v for col, v in scores.items()) / len(scores)
+    return sum(100 * v / MME_MAX if col == BENCHMARK_COLUMNS["mme"] else v
+               for col, v in scores.items()) / len(scores)
 
 
 def paper_layout(records: list[dict], speed: dict | None = None, group=None) -> pd.DataFrame:
@@ -79,10 +80,11 @@ def paper_layout(records: list[dict], speed: dict | None = None, group=None) -> 
         reference = mean if reference is None else reference
         label, key = ("1", None) if r["method"] == "full" else group(r)
         t = timed.get((key, r["method"]))
+        spread = f"{t['speedup_range'][0]:.2f}-{t['speedup_range'][1]:.2f}" if t else None
         rows.append({"budget": label,
                      "method": UNPRUNED if r["method"] == "full" else r["method"], **scores,
                      "average": mean, "% of unpruned": 100 * mean / reference,
                      "decoder FLOPs %": 100 * r["flops_ratio"],
                      "speedup": t["speedup"] if t else None,
-                     "speedup range": f"{t['speedup_range'][0]:.2f}-{t['speedup_range'][1]:.2f}" if t else None})
+                     "speedup range": spread})
     return pd.DataFrame(rows).set_index(["budget", "method"])

@@ -29,7 +29,8 @@ def labels(models: list[str], testbed: bool) -> dict[str, str]:
 
 def sweep_frame(accuracy: dict) -> pd.DataFrame:
     """`runs.vtw_sweep(m)["accuracy"]` (layer -> val accuracy, keys as saved) as rows by layer."""
-    return (pd.DataFrame([{"exit before layer": int(layer), "val accuracy": a} for layer, a in accuracy.items()])
+    return (pd.DataFrame([{"exit before layer": int(layer), "val accuracy": a}
+                          for layer, a in accuracy.items()])
             .sort_values("exit before layer").reset_index(drop=True))
 
 

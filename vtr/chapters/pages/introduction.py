@@ -130,12 +130,14 @@ def gpu_hours_md() -> str:
         return ""
     models, skipped = paper_scale.estimated_models(profile)
     gpu, work = paper_scale.ps.GPU(), paper_scale.workload(profile.benchmarks)
-    hours = {name: paper_scale.chapter_table(model, gpu, work)["total hours, 1 GPU"] for name, model in models.items()}
+    hours = {name: paper_scale.chapter_table(model, gpu, work)["total hours, 1 GPU"]
+             for name, model in models.items()}
     chapters = list(next(iter(hours.values())).index)
     rows = ["| chapter | " + " | ".join(f"`{n}`" for n in hours) + " |", "|---" * (1 + len(hours)) + "|"]
-    rows += [f"| {c} | " + " | ".join(f"{h.get(c, 0.0):.3g}" for h in hours.values()) + " |" for c in chapters]
+    rows += [f"| {c} | " + " | ".join(f"{h.get(c, 0.0):.3g}" for h in hours.values()) + " |"
+             for c in chapters]
     rows.append("| all chapters | " + " | ".join(f"{h.sum():.3g}" for h in hours.values()) + " |")
     note = "".join(f" `{n}` is not estimated: {why}." for n, why in skipped.items())
-    return (f"**Before the experiments: estimated GPU hours** on one GPU ({gpu.peak_tflops:g} TFLOP/s peak at "
-            f"{gpu.utilisation:.0%}), per chapter and checkpoint of this profile, from the time model of "
+    return (f"**Before the experiments: estimated GPU hours** on one GPU ({gpu.peak_tflops:g} TFLOP/s peak "
+            f"at {gpu.utilisation:.0%}), per chapter and checkpoint of this profile, from the time model of "
             f"chapter {{ref}}`paper-scale`:{note}\n\n" + "\n".join(rows))
