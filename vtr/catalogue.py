@@ -47,6 +47,7 @@ METHODS: tuple[Method, ...] = (
     Method("tome", "ToMe", "encoder", "vision encoder: key similarity (bipartite merging)"),
     Method("cls_knee", "CLS-knee", "encoder",
            "vision encoder: CLS-patch similarity, cut at the knee; then text-image attention in the decoder"),
+    Method("divprune", "DivPrune", "encoder", "projected features: greedy max-min cosine diversity"),
     Method("pool", "pooling", "encoder", "no score: average pooling of the projected patch grid"),
     Method("fastv_dyvte", "FastV + DyVTE", "composed", "FastV's previous-layer score, then DyVTE's exit"),
 )
