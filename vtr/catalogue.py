@@ -37,6 +37,8 @@ METHODS: tuple[Method, ...] = (
     Method("random", "random", "decoder", "no score: a seeded random subset (FastV's schedule)"),
     Method("uniform", "uniform", "decoder", "no score: evenly spaced tokens (FastV's schedule)"),
     Method("vtw", "VTW", "decoder", "no score: every vision token leaves at layer K"),
+    Method("dart", "DART", "decoder",
+           "previous layer: key norms in layer K-1 pick pivots; the tokens least similar to them stay"),
     Method("dyvte", "DyVTE", "decoder",
            "a router on the last token's hidden state decides at each layer when all vision tokens leave"),
     Method("visionzip", "VisionZip", "encoder",

@@ -43,6 +43,7 @@ class LayerView:
     _score: Callable[[str, str, str], torch.Tensor]
     _attention: Callable | None = None
     last: torch.Tensor | None = None  # (B, T) bool: each sample's last prompt token (never pruned)
+    _keys: Callable[[str], torch.Tensor] | None = None
 
     def __post_init__(self):
         if self.last is None:  # views built outside the engine: the last valid position
@@ -54,6 +55,14 @@ class LayerView:
         (`source="current"`) or the previous layer's (`"previous"`)."""
         _check_source(source)
         return self._attention(query, source)
+
+    def keys(self, source: str = "current") -> torch.Tensor:
+        """(B, H_kv, T, D) keys of every position, rotary applied (what the layer's cache holds), from
+        this layer's k projection on its input (`source="current"`) or the previous layer's."""
+        _check_source(source)
+        if self._keys is None:
+            raise UnsupportedInput("this view was built without access to the layers' key projections")
+        return self._keys(source)
 
     @property
     def n_vision(self) -> torch.Tensor:

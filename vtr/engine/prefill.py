@@ -90,7 +90,8 @@ def before_layer(s: PruningSession, index: int, module, args, kwargs):
     source = {"current": here, "previous": st.previous or here}  # layer 0: its own
     view = LayerView(index, hidden, st.vision, st.valid, st.vision_index, st.text_query,
                      lambda q, h, src: scoring.score(st, *source[src], q, h),
-                     lambda q, src: scoring.attention(st, *source[src], q), st.last)
+                     lambda q, src: scoring.attention(st, *source[src], q), st.last,
+                     lambda src: scoring.keys(st, *source[src]))
     decided = s.policy.keep_before(index, view)
     if decided is not None:
         keep = decided if keep is None else keep & decided

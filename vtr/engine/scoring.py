@@ -1,4 +1,5 @@
-"""Attention scores a policy asks for at a layer boundary (`LayerView.score` / `.attention`),
+"""Attention scores a policy asks for at a layer boundary (`LayerView.score` / `.attention`, and
+the keys behind them, `.keys`),
 computed lazily, only when asked, for the query rows only, from a layer's own q/k projections on
 its input (what `output_attentions` would return for it). "current" reads the layer about to run;
 "previous" the layer before it, on the input it received (the engine keeps a reference to it until
@@ -64,6 +65,21 @@ def attention(st, layer, hidden, pe, query):
     out = (S.attention_probs(q, k, allowed, attn.scaling), rows, row_valid)
     st.scored[key] = out
     return out
+
+
+def keys(st, layer, hidden, pe) -> torch.Tensor:
+    """(B, H_kv, T, D) keys of `layer` on its input `hidden`, rotary (cos, sin) `pe` applied."""
+    key = ("keys", id(hidden))
+    if key in st.scored:
+        return st.scored[key]
+    attn = layer.self_attn
+    x = layer.input_layernorm(hidden)
+    B, T, _ = x.shape
+    cos, sin = pe
+    k = attn.k_proj(x).view(B, T, -1, attn.head_dim)
+    k = rope(k, cos.expand(B, -1, -1), sin.expand(B, -1, -1)).transpose(1, 2)
+    st.scored[key] = k
+    return k
 
 
 def score(st, layer, hidden, pe, query, heads: str) -> torch.Tensor:
