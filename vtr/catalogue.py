@@ -51,6 +51,7 @@ METHODS: tuple[Method, ...] = (
            "vision encoder: CLS-patch similarity, cut at the knee; then text-image attention in the decoder"),
     Method("divprune", "DivPrune", "encoder", "projected features: greedy max-min cosine diversity"),
     Method("pool", "pooling", "encoder", "no score: average pooling of the projected patch grid"),
+    Method("downsample", "downsampling", "encoder", "no score: the image resized to a smaller patch grid"),
     Method("fastv_dyvte", "FastV + DyVTE", "composed", "FastV's previous-layer score, then DyVTE's exit"),
 )
 

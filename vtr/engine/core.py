@@ -64,6 +64,7 @@ class PruningSession:
         self.decoding: decode.PrunedCache | None = None
         self._input_ids = None
         self._input_embeds = None
+        self._pixel_values = None
         self._follow = 0
         self._loss = SurvivorLoss(model)
         self._idle = False  # decode steps after a prefill that removed nothing: every hook a no-op
@@ -150,6 +151,8 @@ class PruningSession:
         self._input_ids = kwargs.get("input_ids", args[0] if args else None)
         # without input_ids the image positions are read from these (in _lm_pre, only at a prefill)
         self._input_embeds = kwargs.get("inputs_embeds") if self._input_ids is None else None
+        # an encoder step may re-encode these images resized (`EncoderView.resized_features`)
+        self._pixel_values = kwargs.get("pixel_values")
         keep = kwargs.get("logits_to_keep")
         # assisted decoding verifies k - 1 candidate tokens appended to the prompt with k logit rows
         self._follow = keep - 1 if isinstance(keep, int) and keep > 1 else 0
@@ -195,7 +198,9 @@ class PruningSession:
         self.policy.start(B)
         if self.policy.uses_encoder:
             kwargs["inputs_embeds"], self.state.encoder_keep = encoder_step(
-                self.model, self.adapter, self.policy, self._vision_capture, embeds, marks["vision"], refusal)
+                self.model, self.adapter, self.policy, self._vision_capture, embeds, marks["vision"], refusal,
+                self._pixel_values)
+        self._pixel_values = None  # held from the top-level call to here only
         return args, kwargs
 
     def _lm_post(self, module, args, kwargs, output):

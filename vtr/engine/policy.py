@@ -97,6 +97,7 @@ class EncoderView:
     keys: torch.Tensor | None   # (B, H, N, Dh) keys of the feature layer (patches), for similarity merging
     _cls_attention: Callable[[], torch.Tensor] | None
     grid: tuple[int, int] | None  # patch grid (rows, cols) when the features form one grid
+    _resized: Callable[[int, int, str], torch.Tensor] | None = None
 
     def cls_attention(self) -> torch.Tensor:
         """(B, N) CLS -> patch attention in the feature layer (mean over heads)."""
@@ -104,6 +105,14 @@ class EncoderView:
             raise UnsupportedInput("this vision encoder has no CLS token (e.g. SigLIP, Qwen2-VL): "
                                    "CLS-based methods cannot run on it")
         return self._cls_attention()
+
+    def resized_features(self, rows: int, cols: int, mode: str = "bicubic") -> torch.Tensor:
+        """(B, rows * cols, d_llm) projected features of the same images resized to a rows x cols
+        patch grid (`torch.nn.functional.interpolate` with `mode`), the tower interpolating its
+        position embeddings; raster order."""
+        if self._resized is None:
+            raise UnsupportedInput("the engine cannot re-encode resized images for this call")
+        return self._resized(rows, cols, mode)
 
     def cls_similarity(self) -> torch.Tensor:
         if self.cls_hidden is None:

@@ -11,7 +11,7 @@ from .base import BUDGET_KINDS, REGISTRY, ModelInfo, model_info
 # Each module registers its factories (`base.register`) when imported: decoder-side, then
 # encoder-side, then compositions of them (imported for that side effect alone, hence F401).
 from . import dart, fastv, pdrop, random_tokens, sparsevlm, uniform, vtw  # noqa: F401  (decoder side)
-from . import cls_knee, divprune, pool, prumerge, tome, visionzip  # noqa: F401  (encoder side)
+from . import cls_knee, divprune, downsample, pool, prumerge, tome, visionzip  # noqa: F401  (encoder side)
 from . import compose, dyvte  # noqa: F401
 
 
