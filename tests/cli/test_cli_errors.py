@@ -83,6 +83,10 @@ ROWS = [
     ("eval --method vtw --hp K=-1 --limit 4 --no-speed", "K=-1"),
     ("eval --method vtw --hp eta=0.1 --limit 4 --no-speed", "eta=0.1"),
     ("eval --method dyvte --hp threshold=2 --limit 4 --no-speed", "threshold=2"),
+    ("eval --method dart --hp pivot_image=-1 --limit 4 --no-speed", "pivot_image=-1"),
+    ("eval --method downsample --hp resample=nearest --limit 4 --no-speed", "resample='nearest'"),
+    ("eval --method pool --hp window=2 --limit 4 --no-speed", "no hyper-parameter 'window'"),
+    ("eval --method divprune --hp ratio=0.1 --limit 4 --no-speed", "no hyper-parameter 'ratio'"),
     # a saved search is replaced only by a run of its own trace
     ("search psigmoid --budget 0.3 --limit 8 --out {tmp}/fresh.trace.jsonl", "holds the search traced in"),
 ]

@@ -9,7 +9,8 @@ from vtr.plan import Plan, PlanError
 
 from .helpers import BIG, check_vision_at_layer0, no_knee, one_token_per_layer, run, run_stats, setup
 
-ENCODER_SIDE = ("visionzip", "prumerge", "prumerge_plus", "tome", "cls_knee")
+ENCODER_SIDE = ("visionzip", "prumerge", "prumerge_plus", "tome", "cls_knee", "divprune", "pool",
+                "downsample")
 
 
 @pytest.mark.parametrize("name", ["random", "uniform"])
@@ -33,7 +34,9 @@ def test_fastv_schedule_budget_met_and_close(llava, name, kind, budget):
 
 @pytest.mark.parametrize("name,budget", [("visionzip", b) for b in (0.25, 0.5, 0.75)]
                          + [(name, b) for name in ("prumerge", "prumerge_plus") for b in (0.25, 0.5)]
-                         + [("tome", b) for b in (0.125, 0.3, 0.5, 0.8)])
+                         + [("tome", b) for b in (0.125, 0.3, 0.5, 0.8)]
+                         + [("divprune", b) for b in (0.25, 0.5, 0.75)]
+                         + [(name, 0.25) for name in ("pool", "downsample")])
 def test_encoder_budget_met_through_engine(llava, name, budget):
     """round(budget N) tokens of every sample reach the decoder; the plan says so."""
     model, inp, info = llava
@@ -46,8 +49,11 @@ def test_encoder_budget_met_through_engine(llava, name, budget):
     assert info.cost(pol.plan, "keep") == pytest.approx(k / n)
 
 
-@pytest.mark.parametrize("name,args", [("pdrop", ()), ("sparsevlm", ()), ("visionzip", (0.5,)), ("prumerge", (0.5,)),
-                                       ("prumerge_plus", (0.5,)), ("tome", (0.3,)), ("cls_knee", ())])
+@pytest.mark.parametrize("name,args", [("pdrop", ()), ("sparsevlm", ()), ("visionzip", (0.5,)),
+                                       ("prumerge", (0.5,)), ("prumerge_plus", (0.5,)), ("tome", (0.3,)),
+                                       ("cls_knee", ()),
+                                       ("dart", (0.5,)), ("divprune", (0.3,)), ("pool", (0.5,)),
+                                       ("downsample", (0.5,))])
 def test_deterministic(llava, name, args):
     model, inp, info = llava
     assert torch.equal(run(model, inp, M.get(name)(info, *args)), run(model, inp, M.get(name)(info, *args)))
@@ -69,7 +75,8 @@ def other_tower(request):
 
 
 @pytest.mark.parametrize("name,args", [("visionzip", (0.5,)), ("prumerge", ()), ("prumerge_plus", ()),
-                                       ("tome", (0.5,)), ("cls_knee", ())])
+                                       ("tome", (0.5,)), ("cls_knee", ()), ("divprune", (0.5,)),
+                                       ("pool", (0.25,)), ("downsample", (0.25,))])
 def test_encoder_side_unsupported_on_other_towers(other_tower, name, args):
     model, inp, info = other_tower
     with pytest.raises(UnsupportedInput):

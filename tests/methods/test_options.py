@@ -46,6 +46,13 @@ ROWS = [
     ("vtw", dict(eta=0.1), "eta=0.1", "logits_fn"),
     ("vtw", dict(K=3, eta=0.1, logits_fn=lambda k: None), "K=3", "KL rule"),
     ("dyvte", dict(threshold=1.5), "threshold=1.5", "[0.0, 1.0]"),
+    ("dart", dict(K=33), "method dart: K=33", "0..32"),
+    ("dart", dict(R=1.5), "method dart: R=1.5", "[0.0, 1.0]"),
+    ("dart", dict(pivot_image=-1), "pivot_image=-1", "integer >= 0"),
+    ("dart", dict(pivot_text=2.5), "pivot_text=2.5", "integer >= 0"),
+    ("dart", dict(pivot_image=0, pivot_text=0), "pivot_image=0", "pivot_image + pivot_text >= 1"),
+    ("dart", dict(scale_to_input="yes"), "scale_to_input='yes'", "true or false"),
+    ("downsample", dict(resample="nearest"), "resample='nearest'", "bicubic, bilinear, area"),
 ]
 
 
@@ -58,7 +65,8 @@ def test_a_bad_hyper_parameter_value_is_one_line_naming_the_option(method, hp, n
     assert f"method {method}" in message and named in message and accepted in message, message
 
 
-@pytest.mark.parametrize("method", ["fastv", "visionzip", "vtw", "pdrop"])
+@pytest.mark.parametrize("method", ["fastv", "visionzip", "vtw", "pdrop", "dart", "divprune", "pool",
+                                    "downsample"])
 @pytest.mark.parametrize("budget,kind,named", [(1.5, "keep", "budget=1.5"), (0.5, "tokens", "'tokens'"),
                                                 ("half", "keep", "budget='half'")])
 def test_a_bad_budget_or_kind_is_one_line(method, budget, kind, named):
