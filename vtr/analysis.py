@@ -37,7 +37,8 @@ def layer_scores(runner, split, query: str = "last", heads: str = "mean", batch_
                  progress: bool = True) -> np.ndarray:
     """(samples, layers, N) attention score of each vision token (original order) at each layer input."""
     rec = _ScoreRecorder(query, heads)
-    for i in tqdm(range(0, len(split), batch_size), desc=f"scores[{query}]", disable=not progress, leave=False):
+    for i in tqdm(range(0, len(split), batch_size), desc=f"scores[{query}]", disable=not progress,
+                  leave=False):
         inputs = runner.inputs(split.samples[i:i + batch_size], split)
         with prune(runner.model, rec):
             runner.logits(inputs)
@@ -102,8 +103,8 @@ class _MassRecorder(Policy):
         def mean(v, m):
             return float((v * m).sum() / m.sum().clamp_min(1))
         self.rows.append({"layer": layer, "text_to_image": mean(to_vis, row_is_text),
-                          "image_to_image": mean(to_vis, row_is_vis), "text_to_text": mean(to_text, row_is_text),
-                          "n": int(view.valid.shape[0])})
+                          "image_to_image": mean(to_vis, row_is_vis),
+                          "text_to_text": mean(to_text, row_is_text), "n": int(view.valid.shape[0])})
         return None
 
 

@@ -28,8 +28,10 @@ class Method:
 # entries against each policy's `source`.
 METHODS: tuple[Method, ...] = (
     Method("full", "unpruned", "reference", "no score: every vision token in every layer"),
-    Method("gsearch", "G-Search", "searched", "previous layer: last token's attention (the searched plan's layers)"),
-    Method("psigmoid", "P-Sigmoid", "searched", "previous layer: last token's attention (the searched plan's layers)"),
+    Method("gsearch", "G-Search", "searched",
+           "previous layer: last token's attention (the searched plan's layers)"),
+    Method("psigmoid", "P-Sigmoid", "searched",
+           "previous layer: last token's attention (the searched plan's layers)"),
     Method("fastv", "FastV", "decoder", "previous layer: last token's attention in layer K-1"),
     Method("pdrop", "PyramidDrop", "decoder",
            "current layer: last token's attention from layer l's q/k, at each stage boundary"),

@@ -28,12 +28,14 @@ class _LiveBytes(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        inputs = {x.untyped_storage().data_ptr() for x in tree_leaves((args, kwargs)) if isinstance(x, torch.Tensor)}
+        inputs = {x.untyped_storage().data_ptr() for x in tree_leaves((args, kwargs))
+                  if isinstance(x, torch.Tensor)}
         for t in tree_leaves(out):
             if isinstance(t, torch.Tensor) and t.device.type == "cpu":
                 storage = t.untyped_storage()
                 key, n = storage.data_ptr(), storage.nbytes()
-                if n == 0 or key in self._keys or key in inputs:  # a view or an in-place result: no new memory
+                # a view or an in-place result: no new memory
+                if n == 0 or key in self._keys or key in inputs:
                     continue
                 self._keys.add(key)
                 self.live += n

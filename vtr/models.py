@@ -20,14 +20,15 @@ def load(spec: str, **kwargs):
         return TestbedRunner(model, name=spec)
     path = Path(spec)
     if not path.exists():
-        raise FileNotFoundError(f"model {spec!r}: expected {' or '.join(TESTBEDS)} or a local checkpoint folder; "
-                                f"{path} does not exist")
+        raise FileNotFoundError(f"model {spec!r}: expected {' or '.join(TESTBEDS)} or a local checkpoint "
+                                f"folder; {path} does not exist")
     from .runners.hf import load_runner
 
     return load_runner(path, **kwargs)
 
 
-def load_split(model_spec: str, split: str, limit: int | None = None, benchmark: str | None = None, data: str | None = None):
+def load_split(model_spec: str, split: str, limit: int | None = None, benchmark: str | None = None,
+               data: str | None = None):
     """The evaluation split: the testbed's own splits, or a real benchmark read from `data`."""
     if benchmark in (None, "testbed"):
         from .testbed.data import load as load_testbed_split

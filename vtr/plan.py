@@ -100,7 +100,8 @@ class Plan:
             raise PlanError(f"plan was made for {self.n_vision} vision tokens, the input has {n_vision}")
 
     def to_json(self) -> str:
-        return json.dumps({"keep": list(self.keep), "n_vision": self.n_vision, "encoder_keep": self.encoder_keep})
+        return json.dumps({"keep": list(self.keep), "n_vision": self.n_vision,
+                           "encoder_keep": self.encoder_keep})
 
     @classmethod
     def from_json(cls, text: str) -> "Plan":

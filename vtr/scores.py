@@ -56,7 +56,8 @@ def topk_mask(scores: torch.Tensor, valid: torch.Tensor, k: torch.Tensor) -> tor
     n_valid = valid.sum(1)
     if bool((k > n_valid).any()) or bool((k < 0).any()):
         b = int(((k > n_valid) | (k < 0)).nonzero()[0])
-        raise ValueError(f"sample {b}: keep {int(k[b])} is outside 0..{int(n_valid[b])} available vision tokens")
+        raise ValueError(f"sample {b}: keep {int(k[b])} is outside 0..{int(n_valid[b])} available vision "
+                         "tokens")
     s = scores.float().masked_fill(~valid, float("-inf"))
     # stable descending order so equal scores keep their original order (deterministic)
     order = torch.sort(s, dim=1, descending=True, stable=True).indices
@@ -65,7 +66,8 @@ def topk_mask(scores: torch.Tensor, valid: torch.Tensor, k: torch.Tensor) -> tor
     return (rank < k[:, None]) & valid
 
 
-def cls_attention(q_cls: torch.Tensor, k_patches: torch.Tensor, scale: float, heads: str = "mean") -> torch.Tensor:
+def cls_attention(q_cls: torch.Tensor, k_patches: torch.Tensor, scale: float,
+                  heads: str = "mean") -> torch.Tensor:
     """Attention of CLS onto patches in a vision layer. q_cls: (B, H, D); k_patches: (B, H, N, D).
 
     Softmax over CLS and patches together is what the layer computes; here the CLS key is left

@@ -19,9 +19,9 @@ PAD = 0
 
 
 def _llama(layers=4, hidden=64, vocab=VOCAB):
-    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=layers,
-                       num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                       pad_token_id=PAD, tie_word_embeddings=False)
+    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden,
+                       num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                       max_position_embeddings=1024, pad_token_id=PAD, tie_word_embeddings=False)
 
 
 def _clip(image=32, patch=8, hidden=32):
@@ -45,7 +45,8 @@ def build(arch: str, seed: int = 0, layers: int = 4):
         text = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,
                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
                     bos_token_id=1, eos_token_id=2, pad_token_id=PAD,
-                    rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3], "rope_theta": 10000.0})
+                    rope_parameters={"rope_type": "default", "mrope_section": [2, 3, 3],
+                                     "rope_theta": 10000.0})
         vision = dict(depth=2, embed_dim=32, hidden_size=64, num_heads=2, patch_size=8, spatial_merge_size=2,
                       temporal_patch_size=2, in_channels=3, mlp_ratio=2)
         cfg = Qwen2VLConfig(text_config=text, vision_config=vision, image_token_id=IMAGE_TOKEN,
@@ -101,7 +102,8 @@ def n_image_tokens(model, arch: str) -> int:
 
 
 def make_inputs(model, arch: str, batch: int = 3, seed: int = 0, text_lengths=None) -> dict:
-    """Left-padded batch: `<bos> [vision-start] <image>*N [vision-end] text...` with differing text lengths."""
+    """Left-padded batch: `<bos> [vision-start] <image>*N [vision-end] text...` with differing text
+    lengths."""
     gen = torch.Generator().manual_seed(seed)
     n = n_image_tokens(model, arch)
     lengths = text_lengths or [3 + 2 * i for i in range(batch)]
@@ -132,11 +134,12 @@ def build_sized(image_size: int = 96, patch: int = 8, hidden: int = 512, layers:
     """A random-init LLaVA of a realistic width (hidden 512, 8 layers, CLIP 256 wide): for speed
     measurements, where a tiny model's fixed per-call overheads would dominate."""
     torch.manual_seed(seed)
-    vision = CLIPVisionConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=4, num_attention_heads=4,
-                              image_size=image_size, patch_size=patch, projection_dim=256)
-    text = LlamaConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
-                       num_attention_heads=8, num_key_value_heads=8, max_position_embeddings=4096,
-                       pad_token_id=PAD, tie_word_embeddings=False)
+    vision = CLIPVisionConfig(hidden_size=256, intermediate_size=1024, num_hidden_layers=4,
+                              num_attention_heads=4, image_size=image_size, patch_size=patch,
+                              projection_dim=256)
+    text = LlamaConfig(vocab_size=VOCAB, hidden_size=hidden, intermediate_size=4 * hidden,
+                       num_hidden_layers=layers, num_attention_heads=8, num_key_value_heads=8,
+                       max_position_embeddings=4096, pad_token_id=PAD, tie_word_embeddings=False)
     cfg = LlavaConfig(vision_config=vision, text_config=text, image_token_index=IMAGE_TOKEN,
                       image_seq_length=(image_size // patch) ** 2, vision_feature_layer=-1)
     model = LlavaForConditionalGeneration(cfg)
@@ -150,7 +153,8 @@ def build_sized(image_size: int = 96, patch: int = 8, hidden: int = 512, layers:
 WORDS = ("USER ASSISTANT : ? . , Is there a in the image Answer question using single word or phrase "
          "yes no Yes No not snowboard person dog car bus cake").split()
 CHAT_TEMPLATE = ("{% for m in messages %}{% if m['role'] == 'user' %}USER: {% for c in m['content'] %}"
-                 "{% if c['type'] == 'image' %}<image>\n{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
+                 "{% if c['type'] == 'image' %}<image>\n"
+                 "{% elif c['type'] == 'text' %}{{ c['text'] }}{% endif %}"
                  "{% endfor %} {% endif %}{% endfor %}{% if add_generation_prompt %}ASSISTANT:{% endif %}")
 # The families whose processors transformers builds without torchvision. Qwen2-VL's and InternVL's
 # processors hold a video processor that imports torchvision, which has no CPU build beside this
@@ -171,7 +175,8 @@ def _tokenizer():
     tk.pre_tokenizer = pre_tokenizers.Whitespace()
     tk.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 1)])
     return PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
-                                   unk_token="<unk>", additional_special_tokens=["<image>"], padding_side="left")
+                                   unk_token="<unk>", additional_special_tokens=["<image>"],
+                                   padding_side="left")
 
 
 def processor(arch: str = "llava", image_size: int = 32, patch: int = 8):

@@ -2,8 +2,8 @@
 
 `join` makes one split (`Suite`) whose samples carry the benchmark in `family` (so records, tables and
 the book's per-column code treat benchmarks as the testbed's task families) and keep each original
-sample in `meta["sample"]`; images come from each benchmark's own split. `score` scores each benchmark with its own official scorer on its original
-samples and adds:
+sample in `meta["sample"]`; images come from each benchmark's own split. `score` scores each
+benchmark with its own official scorer on its original samples and adds:
 
 - `families`: each benchmark's headline number as its papers report it (accuracy in [0, 1]; MME the
   perception + cognition score; POPE the F1, as the field's tables print it);
@@ -46,7 +46,8 @@ class Suite(Split):
 
 def join(splits: dict[str, Split], folder: Path | str) -> Suite:
     """One split of every sample of `splits` (benchmark name -> split), ids prefixed by the benchmark."""
-    samples = [Sample(f"{bench}/{s.id}", s.image, s.question, s.answer, bench, {"benchmark": bench, "sample": s})
+    samples = [Sample(f"{bench}/{s.id}", s.image, s.question, s.answer, bench,
+                      {"benchmark": bench, "sample": s})
                for bench, split in splits.items() for s in split.samples]
     out = Suite(folder, samples, dict(splits))
     limits = {getattr(split, "limit", None) for split in splits.values()}
@@ -77,7 +78,8 @@ def hit(benchmark: str, sample: Sample, prediction: str) -> float:
 
 def hits(samples, predictions: list[str]) -> list[float]:
     """Per-question scores of a joined split's samples (`hit`), in order."""
-    return [hit(s.meta["benchmark"], _original(s), p) for s, p in zip(paired(samples, predictions), predictions)]
+    return [hit(s.meta["benchmark"], _original(s), p)
+            for s, p in zip(paired(samples, predictions), predictions)]
 
 
 def headline(benchmark: str, metrics: dict) -> float:

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     import vtr
 
     parser = Parser(
-        prog="vtr", description="Vision-token reduction for multimodal LLMs: tools behind the reproducibility book.")
+        prog="vtr",
+        description="Vision-token reduction for multimodal LLMs: tools behind the reproducibility book.")
     parser.add_argument("--version", action="version", version=f"vtr {vtr.__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show the traceback of expected errors too (also VTR_DEBUG=1)")

@@ -157,12 +157,14 @@ MODEL_CHOICES = f"{MODEL_HELP}, {SIZED}<hidden> (random-init, for speed only), o
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="speed / memory benchmarks (JSON)")
     s = p.add_subparsers(dest="bench_command", required=True)
-    b = s.add_parser("prefill", help="prefill speedup, FLOPs ratio, efficiency, overhead, KV bytes per keep rate")
+    b = s.add_parser("prefill",
+                     help="prefill speedup, FLOPs ratio, efficiency, overhead, KV bytes per keep rate")
     b.add_argument("--model", default="testbed", help=MODEL_CHOICES)
     b.add_argument("--benchmark", default="testbed", choices=benchmark_names(), metavar="NAME",
                    help=f"one of: {', '.join(benchmark_names())}")
     b.add_argument("--data")
-    b.add_argument("--keep", type=fractions, default=[0.5, 0.25, 0.125], help="comma-separated keep rates in (0, 1]")
+    b.add_argument("--keep", type=fractions, default=[0.5, 0.25, 0.125],
+                   help="comma-separated keep rates in (0, 1]")
     b.add_argument("--layer", type=positive_int,
                    help=f"first layer that sees the reduced set (default 1; with --compare, FastV's "
                         f"K={FASTV_K})")
@@ -170,7 +172,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--repeats", type=positive_int, default=7)
     b.add_argument("--query", default="last", choices=["last", "text_mean"])
     b.add_argument("--source", default="previous", choices=["previous", "current"],
-                   help="score from the previous layer's attention (FastV) or the current layer's q/k (PDrop)")
+                   help="score from the previous layer's attention (FastV) or the current layer's q/k "
+                        "(PDrop)")
     b.add_argument("--threads", type=nonnegative_int, default=0, help="torch threads (0: torch's default)")
     b.add_argument("--compare", choices=["published"],
                    help="published: FastV's eager strategy and the re-run hook strategy beside vtr's engine, "
@@ -178,8 +181,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     _arch_options(b)
     b.add_argument("--json", action="store_true")
     b.set_defaults(func=_prefill)
-    g = s.add_parser("generate", help="end-to-end generation: time to first token, decode tokens/s, total time per "
-                                      "output length, peak memory, KV bytes, pruned vs unpruned")
+    g = s.add_parser("generate", help="end-to-end generation: time to first token, decode tokens/s, total "
+                                      "time per output length, peak memory, KV bytes, pruned vs unpruned")
     g.add_argument("--model", default="testbed", help=MODEL_CHOICES)
     g.add_argument("--benchmark", default="testbed", choices=benchmark_names(), metavar="NAME",
                    help=f"one of: {', '.join(benchmark_names())}")
@@ -189,7 +192,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="comma-separated output lengths (greedy, no early stop)")
     g.add_argument("--layer", type=positive_int, default=1, help="first layer that sees the reduced set")
     g.add_argument("--batch", type=positive_int, default=8)
-    g.add_argument("--repeats", type=positive_int, default=3, help="timed rounds per output length (after a warm-up)")
+    g.add_argument("--repeats", type=positive_int, default=3,
+                   help="timed rounds per output length (after a warm-up)")
     g.add_argument("--query", default="last", choices=["last", "text_mean"])
     g.add_argument("--source", default="previous", choices=["previous", "current"])
     g.add_argument("--threads", type=nonnegative_int, default=0, help="torch threads (0: torch's default)")

@@ -34,8 +34,8 @@ def _setup(args):
 
 
 # what `vtr search` prints of the saved search (the book reads the same file)
-SHOWN = ("plan", "flops_ratio", "keep_rate", "val_score", "reference", "evaluations", "new_evaluations", "params",
-         "budget", "kind", "budget_achieved", "sequential", "saved")
+SHOWN = ("plan", "flops_ratio", "keep_rate", "val_score", "reference", "evaluations", "new_evaluations",
+         "params", "budget", "kind", "budget_achieved", "sequential", "saved")
 
 
 def _print(out: dict, as_json: bool) -> None:
@@ -51,8 +51,8 @@ def _gsearch(args) -> int:
 
     runner, split = _setup(args)
     # the book's search: on the whole val split, close decisions add val-extra's questions
-    extra = (load_split(args.model, "val-extra") if args.split == "val" and args.limit is None and not args.fixed
-             else None)
+    extra = (load_split(args.model, "val-extra")
+             if args.split == "val" and args.limit is None and not args.fixed else None)
     _print(run_gsearch(runner, split, args.tolerance, query=args.query, start_layer=args.start_layer,
                        source=args.source, split_name=args.split, trace=Path(args.out) if args.out else None,
                        extra=extra), args.json)
@@ -77,7 +77,8 @@ def _psigmoid(args) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("search", help="G-Search (least tokens within a tolerance) or P-Sigmoid + BO (best at a budget)")
+    p = sub.add_parser("search",
+                       help="G-Search (least tokens within a tolerance) or P-Sigmoid + BO (best at a budget)")
     s = p.add_subparsers(dest="search_command", required=True)
     g = s.add_parser("gsearch", help="greedy shallow-to-deep binary search of per-layer keep counts")
     _common(g)
@@ -86,7 +87,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--start-layer", type=nonnegative_int, default=1)
     g.add_argument("--fixed", action="store_true",
                    help="decide on the val split alone (default on the whole val split: a paired sequential "
-                        "test that adds val-extra's questions when a decision is close; with --limit, always fixed)")
+                        "test that adds val-extra's questions when a decision is close; with --limit, always "
+                        "fixed)")
     g.set_defaults(func=_gsearch)
     q = s.add_parser("psigmoid", help="P-Sigmoid schedule at a budget, parameters by Bayesian optimisation")
     _common(q)

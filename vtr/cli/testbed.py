@@ -73,7 +73,8 @@ def _shipped_duration() -> str:
 
     try:
         meta = json.loads((testbed_model_dir() / "training.json").read_text())
-        return f" (the shipped checkpoint took {meta['seconds'] / 60:.0f} minutes on {meta['recipe']['threads']} threads)"
+        return (f" (the shipped checkpoint took {meta['seconds'] / 60:.0f} minutes on "
+                f"{meta['recipe']['threads']} threads)")
     except (OSError, KeyError, ValueError):
         return ""
 
@@ -91,7 +92,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "at a LayerNorm's scale; 0 = off; default: the shipped recipe's)")
     t.add_argument("--family-phases",
                    help="stage 1 opens with these phases, e.g. attribute:200,position:150 (families joined "
-                        "by '+', then steps), then asks every family; '' = none; default: the shipped recipe's")
+                        "by '+', then steps), then asks every family; '' = none; default: the shipped "
+                        "recipe's")
     t.add_argument("--set", action="append", metavar="FIELD=VALUE",
                    help="any other field of vtr.testbed.recipe.Recipe, e.g. --set curriculum=0 (repeatable)")
     t.add_argument("--spec", action="append", metavar="FIELD=VALUE",

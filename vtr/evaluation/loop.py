@@ -45,7 +45,8 @@ def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | 
         start_run(out, fingerprint)
     model = runner.model
     shape = DecoderShape.from_config(model.config.get_text_config())
-    bar = tqdm(total=len(split), initial=len(split) - len(todo), desc="eval", disable=not progress, leave=False)
+    bar = tqdm(total=len(split), initial=len(split) - len(todo), desc="eval", disable=not progress,
+               leave=False)
     for i in range(0, len(todo), batch_size):
         chunk = todo[i:i + batch_size]
         inputs = runner.inputs(chunk, split, blank=blank)

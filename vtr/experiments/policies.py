@@ -11,7 +11,8 @@ from . import store
 from .searches import SEARCH_SOURCE, info_for, search_name
 
 
-def policy_for(runner, split, name: str, budget: float | None, kind: str = "keep", seed: int = 0, **hp) -> Policy:
+def policy_for(runner, split, name: str, budget: float | None, kind: str = "keep", seed: int = 0,
+               **hp) -> Policy:
     """A method by name; `gsearch`/`psigmoid` read their searched plans from the results folder."""
     if name not in BY_NAME:
         raise InputError(f"unknown method {name!r}; known: {', '.join(NAMES)}")
@@ -25,8 +26,8 @@ def policy_for(runner, split, name: str, budget: float | None, kind: str = "keep
         searched = hp.get("search_source", SEARCH_SOURCE)
         saved = store.load_json(search_name(name, query, searched, budget, kind, model=runner.name))
         if saved is None:
-            raise FileNotFoundError(f"no saved {name} plan for budget {budget} ({kind}, searched with {searched} "
-                                    f"scores); run `vtr search {name}` first")
+            raise FileNotFoundError(f"no saved {name} plan for budget {budget} ({kind}, searched with "
+                                    f"{searched} scores); run `vtr search {name}` first")
         return PlanPolicy(Plan(tuple(saved["plan"]), saved["n_vision"]), query=query, source=source)
     factory = methods.get(name)
     check_hyperparameters(name, factory, hp)
@@ -45,7 +46,8 @@ def check_hyperparameters(name: str, factory, hp: dict) -> None:
               if k not in ("info", "budget", "kind", "seed")}
     for key, value in hp.items():
         if key not in params:
-            raise InputError(f"method {name} has no hyper-parameter {key!r}; it takes: {', '.join(params) or 'none'}")
+            raise InputError(f"method {name} has no hyper-parameter {key!r}; it takes: "
+                             f"{', '.join(params) or 'none'}")
         default = params[key].default
         if isinstance(value, str) and isinstance(default, (int, float)) and not isinstance(default, bool):
             raise InputError(f"method {name}: hyper-parameter {key}={value!r} must be a number")

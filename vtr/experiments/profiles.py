@@ -11,7 +11,8 @@ One notion, chosen by `VTR_PROFILE` (default `testbed`):
 
 A profile file (template: `book/paper_profile.example.yaml`)::
 
-    models:                      # name: checkpoint folder, or {path, dtype, device, max_new_tokens, batch_size}
+    models:                      # name: checkpoint folder, or
+                                 #   {path, dtype, device, max_new_tokens, batch_size}
       llava-1.5-7b: {path: /data/hf/llava-1.5-7b-hf, dtype: bfloat16, device: cuda}
     benchmarks:                  # name (vtr.benchmarks): the official files of the reported questions
       pope: /data/bench/pope
@@ -102,7 +103,8 @@ class Profile:
         """'kind name: path' of every model folder / benchmark file that does not exist."""
         out = [f"model {m.name}: {m.path}" for m in self.models.values() if not m.path.is_dir()]
         out += [f"benchmark {b}: {p}" for b, p in self.benchmarks.items() if not p.exists()]
-        out += [f"{role} {q.benchmark}: {q.path}" for role, q in (("search", self.search), ("train", self.train))
+        out += [f"{role} {q.benchmark}: {q.path}" for role, q in (("search", self.search),
+                                                                  ("train", self.train))
                 if q is not None and not q.path.exists()]
         return out
 
@@ -114,11 +116,12 @@ class Profile:
         for role, q in (("search", self.search), ("train", self.train)):
             if q is None or q.benchmark not in self.benchmarks:
                 continue
-            reported = {s.id for s in get_reader(q.benchmark)(self.benchmarks[q.benchmark], limit=test_limit).samples}
+            reported = {s.id for s in get_reader(q.benchmark)(self.benchmarks[q.benchmark],
+                                                              limit=test_limit).samples}
             shared = reported & {s.id for s in q.read(None).samples}
             if shared:
-                out.append(f"{role} questions of {q.benchmark} ({q.path}) share {len(shared)} ids with its test "
-                           f"questions ({self.benchmarks[q.benchmark]}), e.g. {sorted(shared)[0]!r}")
+                out.append(f"{role} questions of {q.benchmark} ({q.path}) share {len(shared)} ids with its "
+                           f"test questions ({self.benchmarks[q.benchmark]}), e.g. {sorted(shared)[0]!r}")
         return out
 
     def check(self) -> "Profile":
@@ -130,8 +133,9 @@ class Profile:
         if not self.is_testbed:
             for role in ("search", "train"):
                 if getattr(self, role) is None:
-                    raise ProfileError(f"{where}: needs a '{role}' entry (benchmark, path, seed): the questions "
-                                       f"{'the searches decide on' if role == 'search' else 'DyVTE trains on'}")
+                    purpose = "the searches decide on" if role == "search" else "DyVTE trains on"
+                    raise ProfileError(f"{where}: needs a '{role}' entry (benchmark, path, seed): the "
+                                       f"questions {purpose}")
             bad = self.overlaps()
             if bad:
                 raise ProfileError(f"{where}: {'; '.join(bad)}")
@@ -144,7 +148,8 @@ class Profile:
         args = ["eval", *m.cli_args(), "--benchmark", benchmark, "--data", str(self.benchmarks[benchmark]),
                 "--method", method]
         args += ["--budget", str(budget)] if budget is not None else []
-        head = ["vtr"] if nproc <= 1 else ["torchrun", "--standalone", f"--nproc_per_node={nproc}", "-m", "vtr.cli"]
+        head = ["vtr"] if nproc <= 1 else ["torchrun", "--standalone", f"--nproc_per_node={nproc}", "-m",
+                                           "vtr.cli"]
         return " ".join(head + args + list(extra))
 
 
@@ -166,10 +171,12 @@ def _questions(role: str, entry, base: Path, where: str) -> Questions | None:
 
     if entry is None:
         return None
-    if not isinstance(entry, dict) or set(entry) - {"benchmark", "path", "seed"} or not {"benchmark", "path"} <= set(entry):
+    if (not isinstance(entry, dict) or set(entry) - {"benchmark", "path", "seed"}
+            or not {"benchmark", "path"} <= set(entry)):
         raise ProfileError(f"{where}: '{role}' needs benchmark, path (and optional seed); got {entry!r}")
     if entry["benchmark"] not in MODULES:
-        raise ProfileError(f"{where}: {role} benchmark {entry['benchmark']!r}; known: {', '.join(sorted(MODULES))}")
+        raise ProfileError(f"{where}: {role} benchmark {entry['benchmark']!r}; known: "
+                           f"{', '.join(sorted(MODULES))}")
     seed = entry.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise ProfileError(f"{where}: {role} seed {seed!r} must be an integer")
@@ -201,8 +208,8 @@ def parse(data: dict, base: Path = Path("."), source: Path | None = None, profil
         entry = {"path": entry} if isinstance(entry, (str, Path)) else dict(entry or {})
         bad = set(entry) - {"path", "dtype", "device", "max_new_tokens", "batch_size"}
         if bad or "path" not in entry:
-            raise ProfileError(f"{where}: model {key!r} needs 'path' (and optional dtype, device, max_new_tokens, "
-                               f"batch_size); got keys {sorted(entry)}")
+            raise ProfileError(f"{where}: model {key!r} needs 'path' (and optional dtype, device, "
+                               f"max_new_tokens, batch_size); got keys {sorted(entry)}")
         for count in ("max_new_tokens", "batch_size"):
             value = entry.get(count, 16)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
@@ -224,7 +231,8 @@ def parse(data: dict, base: Path = Path("."), source: Path | None = None, profil
     # the papers' column order, whatever order the file lists them in
     benchmarks = {b: benchmarks[b] for b in BENCHMARK_ORDER if b in benchmarks}
     return Profile(profile, models, benchmarks, _questions("search", data.get("search"), base, where),
-                   _questions("train", data.get("train"), base, where), _sizes(data.get("sizes"), where), source)
+                   _questions("train", data.get("train"), base, where), _sizes(data.get("sizes"), where),
+                   source)
 
 
 # The benchmarks' order and names in the papers' tables (GQA, MMBench, MME, POPE, SQA, VQAv2, TextVQA).
@@ -241,8 +249,8 @@ def load(path: Path | str | None = None, check: bool = True, profile: str = "pap
     if path is None:
         path = os.environ.get("VTR_PROFILE_FILE")
         if not path:
-            raise ProfileError("VTR_PROFILE=paper needs VTR_PROFILE_FILE=<profile.yaml> (models and benchmark "
-                               "folders; template: book/paper_profile.example.yaml)")
+            raise ProfileError("VTR_PROFILE=paper needs VTR_PROFILE_FILE=<profile.yaml> (models and "
+                               "benchmark folders; template: book/paper_profile.example.yaml)")
     path = Path(path)
     if not path.is_file():
         raise ProfileError(f"profile file {path} does not exist (VTR_PROFILE_FILE)")
@@ -270,8 +278,8 @@ def current(check: bool = True) -> Profile:
     else:
         path = os.environ.get("VTR_PROFILE_FILE")
         if not path:
-            raise ProfileError("VTR_PROFILE=paper needs VTR_PROFILE_FILE=<profile.yaml> (models and benchmark "
-                               "folders; template: book/paper_profile.example.yaml)")
+            raise ProfileError("VTR_PROFILE=paper needs VTR_PROFILE_FILE=<profile.yaml> (models and "
+                               "benchmark folders; template: book/paper_profile.example.yaml)")
     path = Path(path)
     stamp = path.stat().st_mtime_ns if path.is_file() else None
     return _read(str(path), stamp, check, which)

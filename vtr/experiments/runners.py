@@ -45,7 +45,8 @@ def runner(model: str):
         from ..models import load
 
         if model not in prof.models:
-            raise profiles.ProfileError(f"profile {prof.name} has no model {model!r}; it has {', '.join(prof.models)}")
+            raise profiles.ProfileError(f"profile {prof.name} has no model {model!r}; it has "
+                                        f"{', '.join(prof.models)}")
         if prof.is_testbed:
             _RUNNERS[key] = load(model)
         else:

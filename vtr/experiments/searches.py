@@ -34,8 +34,9 @@ def val_scorer(runner, split, query: str = "last", batch_size: int = 100, source
     `fingerprint` (model and weights, split, limit and samples, query, source, code version) goes
     into a search trace's header, so a trace is resumed only by a search with the same scorer."""
     def score(plan: Plan) -> float:
-        return headline(evaluate(runner, split, PlanPolicy(plan, query=query, source=source), batch_size=batch_size,
-                                 progress=False, features=runner.feature_cache())["metrics"])
+        return headline(evaluate(runner, split, PlanPolicy(plan, query=query, source=source),
+                                 batch_size=batch_size, progress=False,
+                                 features=runner.feature_cache())["metrics"])
     score.name = "val_accuracy"
     score.fingerprint = {**fp.model_fingerprint(runner), **fp.split_fingerprint(split), "query": query,
                          "source": source, "code": fp.code_version()}
@@ -55,7 +56,8 @@ def joined(first, second):
     if isinstance(first, Suite):  # its samples find their images through their benchmark's split
         out = Suite(first.folder, list(first.samples) + list(second.samples), {**second.parts, **first.parts})
     else:
-        samples = list(first.samples) + [replace(s, image=str(second.folder / s.image)) for s in second.samples]
+        samples = list(first.samples) + [replace(s, image=str(second.folder / s.image))
+                                         for s in second.samples]
         out = Split(first.folder, samples)
     out.limit = None if first.limit is None and second.limit is None else len(out.samples)
     return out
@@ -77,8 +79,9 @@ def sequential_scorer(runner, val, extra, tolerance: float, query: str = "last",
         part = both.subset(hi)
         part.samples = part.samples[lo:hi]
         preds = {}
-        evaluate(runner, part, PlanPolicy(plan, query=query, source=source), batch_size=batch_size, progress=False,
-                 features=runner.feature_cache(), on_batch=lambda recs: preds.update((r["id"], r["pred"]) for r in recs))
+        evaluate(runner, part, PlanPolicy(plan, query=query, source=source), batch_size=batch_size,
+                 progress=False, features=runner.feature_cache(),
+                 on_batch=lambda recs: preds.update((r["id"], r["pred"]) for r in recs))
         return np.array([preds[s.id] == s.answer for s in part.samples], dtype=float)
 
     reference = {}
@@ -90,7 +93,8 @@ def sequential_scorer(runner, val, extra, tolerance: float, query: str = "last",
         if plan == full:
             score.last_meta = {"questions": n}
             return float(reference["answers"].mean())
-        d = sequential_difference(reference["answers"], lambda lo, hi: correct(plan, lo, hi), tolerance, looks, alpha)
+        d = sequential_difference(reference["answers"], lambda lo, hi: correct(plan, lo, hi), tolerance,
+                                  looks, alpha)
         score.last_meta = {"questions": d.questions, "settled": d.settled}
         return d.score
     score.name = "val_accuracy_sequential"
@@ -100,12 +104,14 @@ def sequential_scorer(runner, val, extra, tolerance: float, query: str = "last",
                          "tolerance": tolerance}
     return score
 
-def search_name(search: str, query: str, source: str, budget=None, kind: str = "keep", model: str = "testbed") -> str:
+def search_name(search: str, query: str, source: str, budget=None, kind: str = "keep",
+                model: str = "testbed") -> str:
     """Name of a saved searched plan in the results folder (models other than the 8-layer testbed
     carry their name first, as their run files do)."""
     suffix = "" if source == SEARCH_SOURCE else f"_{source}"
     prefix = "" if model == "testbed" else f"{model}_"
-    return prefix + (f"gsearch_{query}" if search == "gsearch" else f"psigmoid_{kind}{budget}_{query}") + suffix
+    return prefix + (f"gsearch_{query}" if search == "gsearch"
+                     else f"psigmoid_{kind}{budget}_{query}") + suffix
 
 def _variant(split, split_name: str, sequential: bool = True) -> str:
     """Name suffix of a search on anything but the book's whole validation split (so that a quick
@@ -131,7 +137,8 @@ def _claim_summary(name: str, trace: Path, default: Path) -> str:
     mine = shown(trace)
     saved = store.load_json(name)
     if saved is not None:
-        theirs = saved.get("trace_file", shown(default))  # saved before trace files were recorded: the default
+        # saved before trace files were recorded: the default
+        theirs = saved.get("trace_file", shown(default))
         if theirs != mine:
             file, where = results_dir() / f"{name}.json", results_dir() / theirs  # absolute stays absolute
             raise InputError(f"{file} holds the search traced in {where}, not in {trace}: resume that search "
@@ -151,22 +158,24 @@ def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", st
 
     info = info_for(runner, split)
     whole_val = split_name == "val" and getattr(split, "limit", None) == size("val")
-    name = search_name("gsearch", query, source, model=runner.name) + _variant(split, split_name,
-                                                                               extra is not None or not whole_val)
+    name = (search_name("gsearch", query, source, model=runner.name)
+            + _variant(split, split_name, extra is not None or not whole_val))
     default = run_dir() / f"{name}_tol{tolerance}.trace.jsonl"
     trace_file = _claim_summary(name, Path(trace or default), default)
     trace = Trace(trace or default)
     scorer = (val_scorer(runner, split, query, source=source) if extra is None else
               sequential_scorer(runner, split, extra, tolerance, query, source=source))
     res = gsearch(scorer, info.n_layers, info.n_vision, tolerance,
-                  start_layer=start_layer, flops_fn=lambda p: info.cost(p, "flops"), trace=trace, progress=progress)
+                  start_layer=start_layer, flops_fn=lambda p: info.cost(p, "flops"), trace=trace,
+                  progress=progress)
     out = {"plan": list(res.plan.keep), "n_vision": info.n_vision, "flops_ratio": res.flops_ratio,
            "keep_rate": res.plan.mean_keep_rate, "val_score": res.score, "reference": res.reference,
            "evaluations": res.evaluations, "tolerance": tolerance, "query": query, "source": source,
            "model": runner.name, "split": split_name, "limit": getattr(split, "limit", None),
            "sequential": None if extra is None else {k: scorer.fingerprint[k] for k in ("looks", "alpha")},
            "trace_file": trace_file,
-           "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds", "questions", "settled") if k in r}
+           "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds", "questions", "settled")
+                      if k in r}
                      for r in res.records]}
     out["saved"] = str(store.save_json(name, out))
     out["new_evaluations"] = res.scorer_calls  # of this call (not saved: a rerun makes none)
@@ -180,20 +189,23 @@ def run_psigmoid(runner, split, budget: float, kind: str = "keep", init_plan: Pl
 
     info = info_for(runner, split)
     n_iter = n_iter or size("bo_iterations")
-    name = search_name("psigmoid", query, source, budget, kind, model=runner.name) + _variant(split, split_name)
+    name = (search_name("psigmoid", query, source, budget, kind, model=runner.name)
+            + _variant(split, split_name))
     default = run_dir() / f"{name}_s{seed}.trace.jsonl"
     trace_file = _claim_summary(name, Path(trace or default), default)
     trace = Trace(trace or default)
-    res = psigmoid_search(val_scorer(runner, split, query, source=source), info.n_layers, info.n_vision, budget,
-                          kind=kind,
+    scorer = val_scorer(runner, split, query, source=source)
+    res = psigmoid_search(scorer, info.n_layers, info.n_vision, budget, kind=kind,
                           init=init_plan, n_iter=n_iter, seed=seed, trace=trace,
                           flops_fn=lambda p: info.cost(p, "flops"), progress=progress)
     out = {"plan": list(res.plan.keep), "n_vision": info.n_vision, "params": res.params.__dict__,
            "flops_ratio": res.flops_ratio, "keep_rate": res.plan.mean_keep_rate, "val_score": res.score,
-           "evaluations": res.evaluations, "budget": budget, "kind": kind, "budget_achieved": res.budget_achieved,
+           "evaluations": res.evaluations, "budget": budget, "kind": kind,
+           "budget_achieved": res.budget_achieved,
            "query": query, "source": source, "model": runner.name, "split": split_name,
            "limit": getattr(split, "limit", None), "trace_file": trace_file,
-           "history": [{k: v for k, v in h.items() if k in ("score", "plan", "params")} if isinstance(h, dict) else h
+           "history": [{k: v for k, v in h.items() if k in ("score", "plan", "params")}
+                       if isinstance(h, dict) else h
                        for h in res.history]}
     out["saved"] = str(store.save_json(name, out))
     out["new_evaluations"] = res.scorer_calls

@@ -50,12 +50,14 @@ BENCHMARKS = ("gqa", "mmbench", "mme", "pope", "scienceqa", "vqav2", "textvqa")
 def profile_text(root: Path) -> str:
     """The profile file naming what `write` put under `root` (MMBench is its TSV file)."""
     lines = ["# The tiny profile (vtr.experiments.tiny): random weights, numbers never published.", "models:"]
-    lines += [f"  {name}: {{path: models/{name}, dtype: float32, device: cpu, max_new_tokens: 4, batch_size: 8}}"
+    lines += [f"  {name}: {{path: models/{name}, dtype: float32, device: cpu, max_new_tokens: 4, "
+              "batch_size: 8}"
               for name in MODELS]
     lines += ["benchmarks:"]
     for name in BENCHMARKS:
         tsv = sorted((root / "benchmarks" / name).glob("*.tsv"))
-        lines.append(f"  {name}: {(tsv[0].relative_to(root) if tsv else Path('benchmarks') / name).as_posix()}")
+        lines.append(f"  {name}: "
+                     f"{(tsv[0].relative_to(root) if tsv else Path('benchmarks') / name).as_posix()}")
     lines += ["search: {benchmark: pope, path: search/pope, seed: 0}",
               "train: {benchmark: pope, path: train/pope, seed: 0}", "sizes:"]
     lines += [f"  {k}: {v}" for k, v in SIZES.items()]

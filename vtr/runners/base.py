@@ -19,8 +19,10 @@ class Runner:
     `n_vision`, `n_text` and `score`; the rest has defaults."""
 
     model: torch.nn.Module
-    name: str                        # model name: a shipped testbed's (`vtr.paths.TESTBEDS`) or the folder's
-    benchmark: str | None = None     # the benchmark dataset whose official scorer `score` uses (None: the testbed)
+    name: str                        # model name: a shipped testbed's (`vtr.paths.TESTBEDS`) or the
+                                     # folder's
+    benchmark: str | None = None     # the benchmark dataset whose official scorer `score` uses (None:
+                                     # the testbed)
     batch_size: int = 64             # samples per forward in evaluations
     n_vision: int                    # vision tokens per sample (typical value for dynamic-resolution models)
 

@@ -28,8 +28,10 @@ DTYPES = {"auto": "auto", "float32": torch.float32, "bfloat16": torch.bfloat16, 
 WEIGHT_PATTERNS = ("*.safetensors", "*.bin")
 # HF architecture names of checkpoints that need custom code, with the format to convert them to.
 _HINTS = {
-    "LlavaLlamaForCausalLM": "the original LLaVA repository format; use the HF conversion (llava-hf/llava-1.5-7b-hf)",
-    "InternVLChatModel": "InternVL's remote-code format; use the HF-native conversion (e.g. OpenGVLab/InternVL3-8B-hf)",
+    "LlavaLlamaForCausalLM": "the original LLaVA repository format; use the HF conversion "
+                             "(llava-hf/llava-1.5-7b-hf)",
+    "InternVLChatModel": "InternVL's remote-code format; use the HF-native conversion (e.g. "
+                         "OpenGVLab/InternVL3-8B-hf)",
 }
 
 
@@ -70,8 +72,8 @@ def check_weights(path: Path | str) -> list[Path]:
     return files
 
 
-def load_runner(path: Path | str, dtype: str = "auto", device: str | None = None, *, benchmark: str | None = None,
-                max_new_tokens: int = 128, batch_size: int = 16) -> "HFRunner":
+def load_runner(path: Path | str, dtype: str = "auto", device: str | None = None, *,
+                benchmark: str | None = None, max_new_tokens: int = 128, batch_size: int = 16) -> "HFRunner":
     """Load the checkpoint folder `path` offline -> HFRunner.
 
     dtype: "auto" (the checkpoint's own), "float32", "bfloat16" or "float16".
@@ -92,15 +94,15 @@ def load_runner(path: Path | str, dtype: str = "auto", device: str | None = None
     processor = AutoProcessor.from_pretrained(path, local_files_only=True)
     model = cls.from_pretrained(path, dtype=DTYPES[dtype], attn_implementation="sdpa", local_files_only=True)
     model = model.to(device).eval()
-    return HFRunner(model, processor, name=path.resolve().name, benchmark=benchmark, max_new_tokens=max_new_tokens,
-                    batch_size=batch_size)
+    return HFRunner(model, processor, name=path.resolve().name, benchmark=benchmark,
+                    max_new_tokens=max_new_tokens, batch_size=batch_size)
 
 
 class HFRunner(Runner):
     """Runner for a HuggingFace MLLM + processor (see the module docstring)."""
 
-    def __init__(self, model, processor, name: str = "hf", benchmark: str | None = None, max_new_tokens: int = 128,
-                 batch_size: int = 16, n_vision: int | None = None):
+    def __init__(self, model, processor, name: str = "hf", benchmark: str | None = None,
+                 max_new_tokens: int = 128, batch_size: int = 16, n_vision: int | None = None):
         self.model, self.processor, self.name, self.benchmark = model, processor, name, benchmark
         self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
         self.tokenizer = getattr(processor, "tokenizer", processor)
@@ -120,7 +122,8 @@ class HFRunner(Runner):
             cfg = self.model.config
             tid = getattr(cfg, "image_token_id", None) or getattr(cfg, "image_token_index", None)
         if tid is None:
-            raise UnsupportedArchitecture(f"{self.name}: cannot tell the image token id (processor and config)")
+            raise UnsupportedArchitecture(f"{self.name}: cannot tell the image token id (processor and "
+                                          "config)")
         return int(tid)
 
     def prompt(self, question: str) -> str:
@@ -136,7 +139,8 @@ class HFRunner(Runner):
     def _blank(self, image):
         from PIL import Image
 
-        mean = getattr(getattr(self.processor, "image_processor", None), "image_mean", None) or [0.5, 0.5, 0.5]
+        image_processor = getattr(self.processor, "image_processor", None)
+        mean = getattr(image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
         return Image.new("RGB", image.size, tuple(round(255 * m) for m in mean[:3]))
 
     def encode(self, questions: list[str], images: list) -> dict:
@@ -216,14 +220,16 @@ class HFRunner(Runner):
         out = []
         for s in samples:
             answer = s.answer if isinstance(s.answer, str) else max(set(s.answer), key=list(s.answer).count)
-            ids = self.tokenizer(str(answer), add_special_tokens=False)["input_ids"] or [self.tokenizer.eos_token_id]
+            ids = (self.tokenizer(str(answer), add_special_tokens=False)["input_ids"]
+                   or [self.tokenizer.eos_token_id])
             out.append(ids[0])
         return torch.tensor(out, device=self.device)
 
     def score(self, samples, predictions) -> dict:
         """The official metric of `self.benchmark` (`vtr.benchmarks.get_scorer`)."""
         if self.benchmark is None:
-            raise ValueError(f"runner {self.name}: set `benchmark` (the benchmark name) to score its predictions")
+            raise ValueError(f"runner {self.name}: set `benchmark` (the benchmark name) to score its "
+                             "predictions")
         from ..benchmarks import get_scorer
 
         return get_scorer(self.benchmark)(samples, predictions)

@@ -23,6 +23,7 @@ def table() -> list[dict]:
         if v["log"]:
             held = [r for r in journal.read(data_dir() / "testbed" / v["log"]) if "heldout" in r]
             if held:
-                row["held-out step"], row["held-out accuracy"] = held[-1]["step"], held[-1]["heldout"]["overall"]
+                row["held-out step"] = held[-1]["step"]
+                row["held-out accuracy"] = held[-1]["heldout"]["overall"]
         rows.append(row)
     return rows

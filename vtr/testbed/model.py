@@ -65,7 +65,8 @@ def build_config(spec: TestbedSpec | None = None) -> LlavaConfig:
         vocab_size=len(vocab), hidden_size=spec.text_hidden, intermediate_size=spec.text_intermediate,
         num_hidden_layers=spec.text_layers, num_attention_heads=spec.text_heads,
         num_key_value_heads=spec.text_heads, max_position_embeddings=512,
-        pad_token_id=vocab.index("<pad>"), bos_token_id=vocab.index("<bos>"), eos_token_id=vocab.index("<eos>"),
+        pad_token_id=vocab.index("<pad>"), bos_token_id=vocab.index("<bos>"),
+        eos_token_id=vocab.index("<eos>"),
         tie_word_embeddings=False,
     )
     n_img = (spec.image_size // spec.patch_size) ** 2
@@ -147,7 +148,8 @@ def batch_prompts(tok: WordTokenizer, questions: list[str], n_image_tokens: int,
     return ids, mask
 
 
-def save_testbed(model, tok: WordTokenizer, spec: TestbedSpec, folder: Path, extra: dict | None = None) -> None:
+def save_testbed(model, tok: WordTokenizer, spec: TestbedSpec, folder: Path,
+                 extra: dict | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder, safe_serialization=True)
     tok.save(folder)
@@ -163,7 +165,8 @@ def load_testbed(folder: Path | str | None = None) -> tuple[LlavaForConditionalG
     folder = Path(folder) if folder else testbed_model_dir()
     if not (folder / "model.safetensors").exists():
         raise FileNotFoundError(
-            f"no testbed checkpoint in {folder} (expected model.safetensors); run `make testbed` to train one")
+            f"no testbed checkpoint in {folder} (expected model.safetensors); run `make testbed` to "
+            "train one")
     model = LlavaForConditionalGeneration.from_pretrained(folder, attn_implementation="sdpa")
     model.eval()
     return model, WordTokenizer()

@@ -31,7 +31,8 @@ class TestbedRunner(Runner):
         ids, mask = batch_prompts(self.tok, [s.question for s in samples], self.n_vision)
         imgs = [scenes.blank_image() if blank else split.image(s) for s in samples]
         pos = (mask.cumsum(1) - 1).clamp_min(0)
-        return {"input_ids": ids, "attention_mask": mask, "position_ids": pos, "pixel_values": pixel_values(imgs)}
+        return {"input_ids": ids, "attention_mask": mask, "position_ids": pos,
+                "pixel_values": pixel_values(imgs)}
 
     def predict(self, inputs: dict) -> list[str]:
         return [self.tok.vocab[i] for i in self.logits(inputs).argmax(-1).tolist()]

@@ -114,7 +114,8 @@ class VTR(lmms):
                  max_batch_size: int | None = None, **hp) -> None:
         super().__init__()
         if not pretrained:
-            raise InputError("vtr: model_args needs pretrained=<testbed, testbed-deep or a checkpoint folder>")
+            raise InputError("vtr: model_args needs pretrained=<testbed, testbed-deep or a checkpoint "
+                             "folder>")
         pretrained = str(pretrained)
         if kind not in ("keep", "flops"):
             raise InputError(f"vtr: kind={kind!r}: expected keep or flops")
@@ -127,7 +128,8 @@ class VTR(lmms):
                   if v is not None}
         if pretrained in TESTBEDS:
             if kwargs:
-                raise InputError(f"vtr: {', '.join(kwargs)} apply to checkpoint folders only, not to {pretrained}")
+                raise InputError(f"vtr: {', '.join(kwargs)} apply to checkpoint folders only, not to "
+                                 f"{pretrained}")
             if device not in (None, "cpu"):
                 raise InputError(f"vtr: the testbed runs on cpu, got device={device}")
         self.runner = load_runner(pretrained, **kwargs)
@@ -185,11 +187,13 @@ class VTR(lmms):
         c = self.cost(before)
         if not c["samples"]:
             return
-        extra = {"vtr_flops_ratio": c["flops_ratio"], "vtr_keep_rate": c["keep_rate"], "vtr_samples": c["samples"]}
+        extra = {"vtr_flops_ratio": c["flops_ratio"], "vtr_keep_rate": c["keep_rate"],
+                 "vtr_samples": c["samples"]}
         logger.info(f"vtr {self.method} budget={self.budget} kind={self.kind}: " +
-                    ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in extra.items()))
-        log_metrics(total_elapsed_time=seconds, total_gen_tokens=tokens, avg_speed=tokens / seconds if seconds else 0.0,
-                    additional_metrics=extra)
+                    ", ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}"
+                              for k, v in extra.items()))
+        log_metrics(total_elapsed_time=seconds, total_gen_tokens=tokens,
+                    avg_speed=tokens / seconds if seconds else 0.0, additional_metrics=extra)
 
     # ------------------------------------------------------------------ requests
     def _groups(self, requests: list[Instance]) -> dict[tuple, list[int]]:
