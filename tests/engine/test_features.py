@@ -86,7 +86,8 @@ def test_lru_bound_evicts_oldest():
     assert len(small) == 2 and small._bytes <= 2 * per_batch
 
 
-ENCODER_SIDE = ("visionzip", "prumerge", "prumerge_plus", "tome", "cls_knee")
+# downsampling runs the tower again on resized images: its own cache test is in tests/methods
+ENCODER_SIDE = ("visionzip", "prumerge", "prumerge_plus", "tome", "cls_knee", "divprune", "pool")
 
 
 @torch.no_grad()
