@@ -1,5 +1,7 @@
 """Average pooling of the projected grid: the grid rule, the pooled features against torch's own
 pooling and an explicit window loop, and the keep rate through the engine on tiny LLaVA."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -17,6 +19,7 @@ def test_grid_is_the_largest_near_square_not_above_the_count(count, grid):
     assert P.grid_for(count, 12, 12) == grid
     r, c = grid
     assert r * c <= count and c - r in (0, 1)
+    assert count - r * c <= math.isqrt(count) or (r, c) == (12, 12)
     # no near-square grid between it and the count
     assert not any(a * b <= count and a * b > r * c and b - a in (0, 1) and b <= 12
                    for a in range(1, 13) for b in (a, a + 1))

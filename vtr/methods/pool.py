@@ -7,10 +7,10 @@ smaller grid (e.g. 2 x 2 windows turn 24 x 24 = 576 tokens into 12 x 12 = 144), 
 Here: the projected features `EncoderView.features` on the tower's R x C grid (raster order) are
 pooled with `torch.nn.functional.adaptive_avg_pool2d` to an r x c grid: window i covers rows
 floor(i R / r) .. ceil((i + 1) R / r) - 1 (plain non-overlapping windows when r divides R; windows
-overlap by a row otherwise), the same for columns. Grid for a count k (`grid_for`): the largest
+may overlap by a row otherwise), the same for columns. Grid for a count k (`grid_for`): the largest
 r x c <= k with c in {r, r + 1}, r = isqrt(k) (36 -> 6 x 6, 72 -> 8 x 9, 18 -> 4 x 4): the image's
 aspect is kept within one column, and the realised count r c is never above the budget's (at
-most about 2 sqrt(k) below it). The pooled token (i, j) sits in the slot of the original patch
+most isqrt(k) below it). The pooled token (i, j) sits in the slot of the original patch
 holding its window's centre, rows floor((i + 1/2) R / r), columns likewise (`grid_slots`), so it
 keeps that patch's position id; the other slots are dropped. Budget: the count of
 `encoder_count` (round(b N), or the largest fitting FLOPs), then its grid; the static plan holds
