@@ -43,7 +43,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book book-smoke book-tiny chapter test test-unit test-browser lint chromium testbed testbed-deep clean test-lmms
+.PHONY: help venv book book-smoke book-tiny chapter test test-unit test-books test-browser lint chromium testbed testbed-deep clean test-lmms
 
 help:
 	@sed -n '2,9s/^# //p' Makefile
@@ -101,9 +101,14 @@ chapter: venv
 
 # ------------------------------------------------------------------ tests
 # pytest exits 5 when it collects nothing: make fails on any nonzero exit, so that fails too.
+# Two streams on the two cores: the unit tests beside the book builds with their browser tests. Each
+# process runs one BLAS thread: the small models gain little from a second thread, two processes do.
+# --output-sync=line keeps each line whole; either stream failing fails the target.
 test: venv
 	$(MAKE) lint
-	$(MAKE) test-unit
+	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=line test-unit test-books
+
+test-books: venv
 	$(MAKE) book-smoke
 	$(MAKE) test-browser
 	$(MAKE) book-tiny
