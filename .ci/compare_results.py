@@ -47,10 +47,11 @@ def main(old: Path, new: Path) -> int:
     problems += [f"record differs: {k}" for k in sorted(set(a) & set(b)) if a[k] != b[k]]
     names = sorted({p.name for p in old.glob("*.json")} & {p.name for p in new.glob("*.json")})
     for name in names:
-        if clean(json.loads((old / name).read_text()), str(old)) != clean(json.loads((new / name).read_text()),
-                                                                          str(new)):
+        before = clean(json.loads((old / name).read_text()), str(old))
+        if before != clean(json.loads((new / name).read_text()), str(new)):
             problems.append(f"saved result differs: {name}")
-    routers = sorted({p.name for p in old.glob("*.safetensors")} & {p.name for p in new.glob("*.safetensors")})
+    routers = sorted({p.name for p in old.glob("*.safetensors")}
+                     & {p.name for p in new.glob("*.safetensors")})
     if routers:
         import torch
         from safetensors.torch import load_file

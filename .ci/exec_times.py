@@ -60,7 +60,8 @@ def table(records: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("build", type=Path, help="the build folder (book/_build, book/_build_smoke) or its html folder")
+    ap.add_argument("build", type=Path,
+                    help="the build folder (book/_build, book/_build_smoke) or its html folder")
     ap.add_argument("--json", action="store_true", help="print the records instead of the table")
     args = ap.parse_args(argv)
     path = find(args.build)

@@ -39,7 +39,8 @@ def main() -> int:
             if Path(rec.uri).resolve() == source:
                 cache.remove_nb_from_project(rec.pk)
     source.touch()
-    print(f"{source.relative_to(REPO)}: {removed} cached execution(s) forgotten; the next build re-executes it")
+    print(f"{source.relative_to(REPO)}: {removed} cached execution(s) forgotten; the next build "
+          "re-executes it")
     return 0
 
 

@@ -112,5 +112,6 @@ def test_the_workflow_cache_key_is_the_book_caches_fingerprint():
 
 
 def test_check_names_every_differing_field():
-    with pytest.raises(fp.FingerprintError, match=r"other limit, model \(limit: 4 there, 8 now; model: 'a' there"):
+    with pytest.raises(fp.FingerprintError,
+                       match=r"other limit, model \(limit: 4 there, 8 now; model: 'a' there"):
         fp.check({"model": "a", "limit": 4, "seed": 0}, {"model": "b", "limit": 8, "seed": 0}, "run.jsonl")

@@ -14,8 +14,8 @@ ROOT = Path(vtr.__file__).parent
 
 # Bottom to top. A module's floor is that of the longest prefix listed here.
 FLOORS = [
-    ("vtr", "vtr.errors", "vtr.paths", "vtr.journal", "vtr.fingerprint", "vtr.plan", "vtr.scores", "vtr.flops",
-     "vtr.memory", "vtr.tiny", "vtr.archs"),
+    ("vtr", "vtr.errors", "vtr.paths", "vtr.journal", "vtr.fingerprint", "vtr.plan", "vtr.scores",
+     "vtr.flops", "vtr.memory", "vtr.tiny", "vtr.archs"),
     ("vtr.engine",),
     ("vtr.methods", "vtr.search", "vtr.benchmarks", "vtr.analysis", "vtr.timing", "vtr.runners",
      "vtr.published", "vtr.paper_speed"),

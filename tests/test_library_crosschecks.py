@@ -137,13 +137,15 @@ def test_bootstrap_equals_scipy_with_the_same_resamples(n, p, seed, alpha, n_boo
 
 
 @SETTINGS
-@given(st.integers(2, 400), st.floats(0.05, 0.95), st.floats(-0.3, 0.3), st.integers(0, 2**31), st.integers(50, 1500))
+@given(st.integers(2, 400), st.floats(0.05, 0.95), st.floats(-0.3, 0.3), st.integers(0, 2**31),
+       st.integers(50, 1500))
 def test_paired_bootstrap_equals_scipy_paired(n, p, shift, seed, n_boot):
     rng = np.random.default_rng(seed + 7)
     a = (rng.random(n) < p).astype(float)
     b = (rng.random(n) < min(max(p + shift, 0.0), 1.0)).astype(float)
     ours = paired_bootstrap(a, b, n_boot=n_boot, seed=seed)
-    ci, _ = _scipy_interval((a, b), lambda x, y, axis=-1: np.mean(x - y, axis=axis), n_boot, seed, 0.05, paired=True)
+    ci, _ = _scipy_interval((a, b), lambda x, y, axis=-1: np.mean(x - y, axis=axis), n_boot, seed, 0.05,
+                            paired=True)
     assert ours["mean"] == pytest.approx(a.mean() - b.mean(), abs=1e-15)
     assert (ours["lo"], ours["hi"]) == (pytest.approx(ci.low, abs=1e-12), pytest.approx(ci.high, abs=1e-12))
 
@@ -162,7 +164,8 @@ def test_bootstrap_agrees_with_scipy_on_independent_resamples():
 
 # ---------------------------------------------------------------------- binary metrics vs sklearn
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from(["yes", "no"]), st.sampled_from(["yes", "no"])), min_size=1, max_size=200))
+@given(st.lists(st.tuples(st.sampled_from(["yes", "no"]), st.sampled_from(["yes", "no"])), min_size=1,
+                max_size=200))
 def test_pope_binary_metrics_equal_sklearn(pairs):
     from vtr.benchmarks.pope import binary_metrics
 
@@ -170,7 +173,8 @@ def test_pope_binary_metrics_equal_sklearn(pairs):
     m = binary_metrics(labels, preds)
     t, q = np.array(labels) == "yes", np.array(preds) == "yes"
     prec, rec, f1, _ = sk_metrics.precision_recall_fscore_support(t, q, average="binary", zero_division=0)
-    assert (m["precision"], m["recall"], m["f1"]) == (pytest.approx(prec), pytest.approx(rec), pytest.approx(f1))
+    assert (m["precision"], m["recall"], m["f1"]) == (pytest.approx(prec), pytest.approx(rec),
+                                                      pytest.approx(f1))
     assert m["accuracy"] == pytest.approx(sk_metrics.accuracy_score(t, q))
 
 
@@ -181,7 +185,9 @@ def test_testbed_exist_f1_equals_sklearn(pairs):
     from vtr.benchmarks.jsonl import Sample
     from vtr.testbed.score import summarise
 
-    samples = [Sample(id=str(i), image="", question="", answer=a, family="exist") for i, (a, _) in enumerate(pairs)]
+    samples = [Sample(id=str(i), image="", question="", answer=a, family="exist")
+               for i, (a, _) in enumerate(pairs)]
     preds = [p for _, p in pairs]
-    f1 = sk_metrics.f1_score(np.array([a for a, _ in pairs]) == "yes", np.array(preds) == "yes", zero_division=0)
+    f1 = sk_metrics.f1_score(np.array([a for a, _ in pairs]) == "yes", np.array(preds) == "yes",
+                             zero_division=0)
     assert summarise(samples, preds)["exist_f1"] == pytest.approx(f1)

@@ -37,9 +37,9 @@ def build(arch: str, seed: int = 0, layers: int = 4):
                           image_seq_length=16, vision_feature_layer=-1)
         model = LlavaForConditionalGeneration(cfg)
     elif arch == "llava_next":
-        cfg = LlavaNextConfig(vision_config=_clip(), text_config=_llama(layers), image_token_index=IMAGE_TOKEN,
-                              image_grid_pinpoints=[[32, 32], [32, 64], [64, 32]], vision_feature_layer=-1,
-                              image_seq_length=16)
+        cfg = LlavaNextConfig(vision_config=_clip(), text_config=_llama(layers),
+                              image_token_index=IMAGE_TOKEN, vision_feature_layer=-1, image_seq_length=16,
+                              image_grid_pinpoints=[[32, 32], [32, 64], [64, 32]])
         model = LlavaNextForConditionalGeneration(cfg)
     elif arch == "qwen2_vl":
         text = dict(vocab_size=VOCAB, hidden_size=64, intermediate_size=128, num_hidden_layers=layers,

@@ -11,7 +11,8 @@ def test_read_round_trip(tmp_path):
     assert [s.family for s in split.samples[::6]] == ["random", "popular", "adversarial"]
     s = split.samples[6]
     assert s.id == "popular-1" and s.answer == "yes" and s.meta["label"] == "yes"
-    assert s.question == "Is there a snowboard in the image?\nAnswer the question using a single word or phrase."
+    assert s.question == ("Is there a snowboard in the image?\n"
+                          "Answer the question using a single word or phrase.")
     assert close_to(split.image(s), RED)
     assert len(pope.read(tmp_path, limit=2)) == 6  # limit is per split
     assert len(pope.read(tmp_path, splits=("random",))) == 6

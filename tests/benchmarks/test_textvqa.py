@@ -10,7 +10,8 @@ def test_read_round_trip(tmp_path):
     assert len(split) == 2
     s = split.samples[0]
     assert s.id == "34602" and len(s.answer) == 10 and s.meta["image_classes"] == ["Bottle"]
-    assert s.question == "what is the brand of this drink?\nAnswer the question using a single word or phrase."
+    assert s.question == ("what is the brand of this drink?\n"
+                          "Answer the question using a single word or phrase.")
     assert close_to(split.image(s), RED)
     assert len(textvqa.read(tmp_path, limit=1)) == 1
 

@@ -139,7 +139,8 @@ def figure_images(page) -> tuple[int, list[str]]:
     """(number of <img> inside <figure> on the loaded page, descriptions of the broken ones).
     An image is broken when it did not decode to a positive natural width."""
     result = page.evaluate(_BROKEN_FIGURE_IMAGES_JS)
-    return result["total"], [f"broken figure image {b['src']} (figure #{b['figure']})" for b in result["broken"]]
+    return result["total"], [f"broken figure image {b['src']} (figure #{b['figure']})"
+                             for b in result["broken"]]
 
 
 def open_page(page, url: str) -> None:

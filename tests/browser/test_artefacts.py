@@ -253,8 +253,9 @@ def test_no_stray_object_reprs(page, site_url):
                          ids=["figure repr", "progress bar"])
 def test_repr_check_reports_stray_output(page, site_copy, shown, found):
     html = (site_copy / CODE_PAGE).read_text()
-    planted = ('<div class="cell_output docutils container"><div class="output text_plain highlight-myst-ansi '
-               f'notranslate"><div class="highlight"><pre><span></span>{shown}</pre></div></div></div>')
+    planted = ('<div class="cell_output docutils container">'
+               '<div class="output text_plain highlight-myst-ansi notranslate">'
+               f'<div class="highlight"><pre><span></span>{shown}</pre></div></div></div>')
     (site_copy / CODE_PAGE).write_text(html.replace("</article>", planted + "</article>", 1))
     with serve(site_copy) as url:
         open_page(page, urljoin(url, CODE_PAGE))

@@ -27,7 +27,8 @@ def headline_rows(root: Path) -> list[dict]:
     table = raw[raw.index("<table", start):raw.index("</table>", start)]
     rows = []
     for tr in re.findall(r"<tr[^>]*>(.*?)</tr>", table, flags=re.S):
-        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
+        cells = [html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                 for c in re.findall(r"<td[^>]*>(.*?)</td>", tr, re.S)]
         link = re.search(r'href="([^"#]+\.html)', tr)
         if cells and link:
             rows.append({"chapter": (root / INTRO).parent.joinpath(link.group(1)).resolve(), "cells": cells})
@@ -45,7 +46,8 @@ def consistency_problems(root: Path) -> list[str]:
         for cell in measured:
             for number in NUMBER.findall(cell):
                 if number not in text:
-                    problems.append(f"{row['chapter'].name}: the headline's {number} ({claim[:40]}...) is not on the page")
+                    problems.append(f"{row['chapter'].name}: the headline's {number} ({claim[:40]}...) is "
+                                    "not on the page")
     return problems
 
 

@@ -18,7 +18,8 @@ from .sitecheck import open_page, page_artefacts, serve, table_caption_problems
 # the testbed book's labels and task-family columns (test_profile_book.py checks another profile's)
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("testbed_site")]
 
-METHOD_COLUMNS = [*ANALOGUE.values(), "average", "% of unpruned", "decoder FLOPs %", "speedup", "speedup range"]
+METHOD_COLUMNS = [*ANALOGUE.values(), "average", "% of unpruned", "decoder FLOPs %", "speedup",
+                  "speedup range"]
 # page -> {table label: header cells it must have}
 TABLES = {
     "notebooks/05-psigmoid.html": {

@@ -1,7 +1,8 @@
 """The headline table and the chapters show the same verdicts because they compute them the same
 way: every claim's chapter calls that claim's function in `vtr.chapters.claims`, in its notebook or
-in the module that computes its facts (`vtr.chapters.pages.<topic>`; the headline calls all of them), and the functions read the load-or-compute results of `vtr.chapters.runs`,
-saved once and read back by every page. A chapter that judged a claim by code of its own, or
+in the module that computes its facts (`vtr.chapters.pages.<topic>`; the headline calls all of
+them), and the functions read the load-or-compute results of `vtr.chapters.runs`, saved once and
+read back by every page. A chapter that judged a claim by code of its own, or
 that skipped its claim, fails here."""
 import re
 from pathlib import Path
@@ -20,7 +21,8 @@ def chapter_source(path: Path) -> str:
     used = set(re.findall(r"\bpages\.(\w+)\.", text))
     for names in re.findall(r"from vtr\.chapters\.pages import ([\w, ]+)", text):
         used |= {n.split(" as ")[0].strip() for n in names.split(",")}
-    return text + "".join((PAGES / f"{n}.py").read_text() for n in sorted(used) if (PAGES / f"{n}.py").is_file())
+    return text + "".join((PAGES / f"{n}.py").read_text() for n in sorted(used)
+                          if (PAGES / f"{n}.py").is_file())
 
 
 def chapter_of_label() -> dict[str, Path]:

@@ -32,7 +32,8 @@ def inputs(knee, full, n_layers, first):
     verdict = SimpleNamespace(verdict="partly", measured="m")
     return {"models": list(knee), "testbed": True, "knee": knee, "first": first, "full": full,
             "n_layers": n_layers, "variants": page.variant_rows(knee, full, n_layers, difference),
-            "profile_note": "", "longtail": verdict, "cls22": verdict, "cls22_deep": verdict, "headline": "- x"}
+            "profile_note": "", "longtail": verdict, "cls22": verdict, "cls22_deep": verdict,
+            "headline": "- x"}
 
 
 def test_knee_stats_match_a_direct_computation():

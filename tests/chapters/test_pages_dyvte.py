@@ -11,9 +11,9 @@ from vtr.chapters.pages import dyvte as page
 def record(overall, flops, per_layer, n_vision=10.0, families=None):
     per_layer = np.asarray(per_layer, dtype=float)
     keep = float(per_layer.mean() / n_vision)
-    return {"overall": overall, "flops_ratio": flops, "keep_rate": keep, "mean_tokens": float(per_layer.mean()),
-            "vision_per_layer": per_layer.tolist(), "families": families or {"attribute": overall},
-            "speedup": 1.5}
+    return {"overall": overall, "flops_ratio": flops, "keep_rate": keep,
+            "mean_tokens": float(per_layer.mean()), "vision_per_layer": per_layer.tolist(),
+            "families": families or {"attribute": overall}, "speedup": 1.5}
 
 
 def dyvte_result(L=4, seed_overall=(0.7, 0.5)):
@@ -29,7 +29,8 @@ def dyvte_result(L=4, seed_overall=(0.7, 0.5)):
 
 
 def mass_rows(L, peak):
-    return [{"layer": layer, "text_to_image": 0.9 if layer == peak else 0.1, "image_to_image": 0.5, "text_to_text": 0.5}
+    return [{"layer": layer, "text_to_image": 0.9 if layer == peak else 0.1, "image_to_image": 0.5,
+             "text_to_text": 0.5}
             for layer in range(L)]
 
 

@@ -15,7 +15,8 @@ GPU = P.GPU()
 def small_model(layers=4, n_vision=16):
     from vtr.flops import DecoderShape
 
-    return P.Model(shape=DecoderShape(hidden=64, intermediate=128, n_layers=layers), vocab=100, n_vision=n_vision)
+    return P.Model(shape=DecoderShape(hidden=64, intermediate=128, n_layers=layers), vocab=100,
+                   n_vision=n_vision)
 
 
 def data(models, testbed=False, smoke=True, work=None):
@@ -34,13 +35,15 @@ def test_the_testbed_estimates_llava_1_5_7b_and_a_profile_its_checkpoints(tmp_pa
     assert page.estimated_models(Profile("testbed")) == ({page.PAPER_MODEL: P.Model()}, {})
     llava = LlavaConfig(text_config=LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=3,
                                                 num_attention_heads=4, vocab_size=100),
-                        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                                                       num_attention_heads=2, patch_size=8, image_size=32))
+                        vision_config=CLIPVisionConfig(hidden_size=32, intermediate_size=64,
+                                                       num_hidden_layers=2, num_attention_heads=2,
+                                                       patch_size=8, image_size=32))
     llava.save_pretrained(tmp_path / "llava")
     Qwen2VLConfig().save_pretrained(tmp_path / "qwen")
     prof = Profile("paper", {n: ModelEntry(n, tmp_path / n) for n in ("llava", "qwen")})
     models, skipped = page.estimated_models(prof)
-    assert list(models) == ["llava"] and models["llava"].shape.n_layers == 3 and models["llava"].n_vision == 16
+    assert list(models) == ["llava"]
+    assert models["llava"].shape.n_layers == 3 and models["llava"].n_vision == 16
     assert list(skipped) == ["qwen"]
     note = page.models_note(models, skipped, testbed=False)
     assert "`llava` (3 x 64 decoder, 16 vision tokens)" in note and "`qwen` is not estimated" in note

@@ -44,4 +44,5 @@ def test_family_columns_keep_testbed_names_and_name_benchmarks_as_the_papers():
     assert tables.family_columns(testbed) == {"attribute": 50.0, "exist": 25.0}  # accuracy, not F1
     bench = rec("full", None, {"pope": 0.5, "mme": 1400.0})
     assert tables.family_columns(bench) == tables.family_scores(bench)
-    assert set(tables.family_columns(bench)) == {tables.BENCHMARK_COLUMNS["pope"], tables.BENCHMARK_COLUMNS["mme"]}
+    assert set(tables.family_columns(bench)) == {tables.BENCHMARK_COLUMNS["pope"],
+                                                 tables.BENCHMARK_COLUMNS["mme"]}

@@ -190,8 +190,9 @@ def test_debug_raises_the_error_itself(sandbox, capsys):
 
 
 def test_vtr_debug_shows_the_traceback(sandbox):
-    proc = subprocess.run([sys.executable, "-m", "vtr.cli", *_argv(PROCESS_ROWS[1], sandbox)], capture_output=True,
-                          text=True, env=_process_env(sandbox, VTR_DEBUG="1"), timeout=300)
+    proc = subprocess.run([sys.executable, "-m", "vtr.cli", *_argv(PROCESS_ROWS[1], sandbox)],
+                          capture_output=True, text=True, env=_process_env(sandbox, VTR_DEBUG="1"),
+                          timeout=300)
     assert proc.returncode == 1 and "Traceback" in proc.stderr and "InputError" in proc.stderr
 
 

@@ -15,7 +15,8 @@ import pytest
 
 pytestmark = pytest.mark.slow
 
-EVAL = ["eval", "--method", "fastv", "--budget", "0.25", "--limit", "400", "--batch-size", "4", "--no-speed", "--json"]
+EVAL = ["eval", "--method", "fastv", "--budget", "0.25", "--limit", "400", "--batch-size", "4", "--no-speed",
+        "--json"]
 PSIG = ["search", "psigmoid", "--budget", "0.5", "--limit", "96", "--n-iter", "5", "--json"]
 
 
@@ -88,7 +89,8 @@ def test_psigmoid_killed_and_rerun_gives_the_same_plan_without_rescoring(tmp_pat
     # the plan is saved where `vtr eval --method psigmoid` reads it: each run's own results folder
     for out, folder in ((clean, "r1"), (resumed, "r2")):
         saved = Path(out.pop("saved"))
-        assert saved.is_relative_to(tmp_path / folder) and json.loads(saved.read_text())["plan"] == out["plan"]
+        assert saved.is_relative_to(tmp_path / folder)
+        assert json.loads(saved.read_text())["plan"] == out["plan"]
     assert resumed == clean
     again = _run(args, tmp_path / "r2")
     assert again.pop("new_evaluations") == 0  # an identical rerun repeats nothing

@@ -35,7 +35,8 @@ def run(model, inputs, policy: Policy | None = None, **kw):
     """(generate() output, the pruning session or None)."""
     kw = dict(max_new_tokens=4, do_sample=False, return_dict_in_generate=True, output_scores=True,
               pad_token_id=tiny.PAD, suppress_tokens=BANNED) | kw
-    with (prune(model, policy) if policy is not None else contextlib.nullcontext(None)) as session, torch.no_grad():
+    pruning = prune(model, policy) if policy is not None else contextlib.nullcontext(None)
+    with pruning as session, torch.no_grad():
         return model.generate(**inputs, **kw), session
 
 

@@ -25,7 +25,8 @@ def assistant(arch, same_weights: bool):
         new.weight = torch.nn.Parameter(-head.weight.detach().clone())
         model.set_output_embeddings(new)
     cfg = model.generation_config
-    cfg.num_assistant_tokens, cfg.num_assistant_tokens_schedule, cfg.assistant_confidence_threshold = 3, "constant", 0.0
+    cfg.num_assistant_tokens, cfg.num_assistant_tokens_schedule = 3, "constant"
+    cfg.assistant_confidence_threshold = 0.0
     return model
 
 
@@ -59,8 +60,8 @@ def test_pruned_assisted_decoding_equals_pruned_greedy(arch, same_weights, start
     model, inputs, _, _ = setup(arch, batch=1)
     plain = generate(model, inputs, half_from(start, model, arch), max_new_tokens=NEW)
     crops.clear()
-    got = generate(model, inputs, half_from(start, model, arch), assistant_model=assistant(arch, same_weights),
-                   max_new_tokens=NEW)
+    got = generate(model, inputs, half_from(start, model, arch),
+                   assistant_model=assistant(arch, same_weights), max_new_tokens=NEW)
     assert_close(got, plain)
     if same_weights:
         assert any(c < 3 for c in crops)  # some candidates accepted

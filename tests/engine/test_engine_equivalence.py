@@ -53,7 +53,9 @@ class RandomKeep(Policy):
             chosen = idx[torch.randperm(len(idx), generator=self.gen)[:k]]
             keep[b, chosen] = True
         # record survivors by original vision index
-        self.log.append((layer, [sorted(view.vision_index[b][keep[b] & vis[b]].tolist()) for b in range(vis.shape[0])]))
+        self.log.append((layer,
+                         [sorted(view.vision_index[b][keep[b] & vis[b]].tolist())
+                          for b in range(vis.shape[0])]))
         return keep
 
 
@@ -195,10 +197,12 @@ def test_generate_with_cache_equals_recomputation(arch_model):
     banned = list(range(tiny.IMAGE_TOKEN, tiny.VOCAB))
     rec = Recording(PlanPolicy(plan))
     with prune(model, rec):
-        cached = model.generate(**inp, max_new_tokens=4, do_sample=False, use_cache=True, suppress_tokens=banned)
+        cached = model.generate(**inp, max_new_tokens=4, do_sample=False, use_cache=True,
+                                suppress_tokens=banned)
     assert rec.calls == 1 and rec.record
     with prune(model, Replay(rec.record)):
-        plain = model.generate(**inp, max_new_tokens=4, do_sample=False, use_cache=False, suppress_tokens=banned)
+        plain = model.generate(**inp, max_new_tokens=4, do_sample=False, use_cache=False,
+                               suppress_tokens=banned)
     assert torch.equal(cached, plain)
     # and the cache really holds only the kept tokens in pruned layers
     with prune(model, PlanPolicy(plan)) as session:

@@ -221,9 +221,13 @@ def test_pruned_prefix_memo_needs_the_session_to_say_what_was_gathered():
     model = tiny.build("llava")
     inp = tiny.make_inputs(model, "llava")
     layer = tiny_layers(model)[1]
-    handle = layer.register_forward_pre_hook(lambda m, args, kwargs: ((args[0] * 2,) + args[1:], kwargs)
-                                             if args else (args, {**kwargs, "hidden_states": kwargs["hidden_states"] * 2}),
-                                             with_kwargs=True)
+
+    def double(m, args, kwargs):
+        if args:
+            return (args[0] * 2,) + args[1:], kwargs
+        return args, {**kwargs, "hidden_states": kwargs["hidden_states"] * 2}
+
+    handle = layer.register_forward_pre_hook(double, with_kwargs=True)
     try:
         ref = model(**inp).logits
         cache = FeatureCache(prefix_bytes=1 << 30)

@@ -24,8 +24,9 @@ def _generate(model, inputs, n, past=None, policy=None):
 def _continue_inputs(inputs, out):
     """Second call: the whole sequence so far, its mask, no image inputs (they are in the cache)."""
     seq = out.sequences
-    mask = torch.cat([inputs["attention_mask"], torch.ones(seq.shape[0], seq.shape[1] - inputs["input_ids"].shape[1],
-                                                           dtype=inputs["attention_mask"].dtype)], 1)
+    new = seq.shape[1] - inputs["input_ids"].shape[1]
+    ones = torch.ones(seq.shape[0], new, dtype=inputs["attention_mask"].dtype)
+    mask = torch.cat([inputs["attention_mask"], ones], 1)
     return {"input_ids": seq, "attention_mask": mask}
 
 

@@ -15,7 +15,8 @@ def arch_model(request):
 
 
 def _vision(model, inp):
-    ids = model.config.image_token_id if hasattr(model.config, "image_token_id") else model.config.image_token_index
+    config = model.config
+    ids = config.image_token_id if hasattr(config, "image_token_id") else config.image_token_index
     return inp["input_ids"] == ids
 
 
@@ -32,7 +33,8 @@ def test_matches_the_pruned_run_at_every_exit_layer(arch_model):
     for e in range(1, L):
         with prune(model, PlanPolicy(Plan.drop_at(L, n, e, 0))):
             ref = model(**inp).logits[:, -1]
-        torch.testing.assert_close(got[e - 1], ref, rtol=1e-4, atol=1e-5, msg=f"{arch}, exit before layer {e}")
+        torch.testing.assert_close(got[e - 1], ref, rtol=1e-4, atol=1e-5,
+                                   msg=f"{arch}, exit before layer {e}")
     # keeping everything from layer 1 on is the unpruned run itself
     with prune(model, Policy()) as session:
         out = model(**inp, output_hidden_states=True)

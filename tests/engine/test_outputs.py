@@ -77,7 +77,8 @@ def test_pruned_outputs_are_shorter_by_the_dropped_tokens(arch):
     # hidden_states[0] enters layer 0, hidden_states[i] leaves layer i - 1: layer 0 saw every token
     assert [h.shape[1] for h in out.hidden_states] == [T, T] + [short] * (len(out.hidden_states) - 2)
     assert [a.shape[-2:] for a in out.attentions] == [(T, T)] + [(short, short)] * (len(out.attentions) - 1)
-    assert [layer.keys.shape[-2] for layer in out.past_key_values.layers] == [T] + [short] * (len(out.attentions) - 1)
+    lengths = [layer.keys.shape[-2] for layer in out.past_key_values.layers]
+    assert lengths == [T] + [short] * (len(out.attentions) - 1)
 
 
 @pytest.mark.parametrize("arch", tiny.ARCHITECTURES)

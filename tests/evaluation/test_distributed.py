@@ -1,5 +1,5 @@
-"""`vtr.evaluation.distributed`: `torchrun --nproc_per_node 2 vtr eval ...` on CPU (gloo) gives exactly the run
-file and record of a single-process run, and resumes from the parts an interrupted run left.
+"""`vtr.evaluation.distributed`: `torchrun --nproc_per_node 2 vtr eval ...` on CPU (gloo) gives
+exactly the run file and record of a single-process run, and resumes from the parts an interrupted run left.
 
 Both runs evaluate the tiny LLaVA checkpoint of tests/test_hf_runner.py on the POPE fixture with
 `--batch-size 1`, so every prediction is the same computation whichever rank makes it.
@@ -32,7 +32,8 @@ def test_torchrun_two_ranks_equals_one_process(tmp_path):
     (tmp_path / "pope").mkdir()
     ckpt, pope = make_checkpoint(tmp_path / "tiny-llava"), write_pope(tmp_path / "pope")
     args = ["eval", "--model", str(ckpt), "--benchmark", "pope", "--data", str(pope), "--method", "fastv",
-            "--budget", "0.5", "--limit", "3", "--max-new-tokens", "3", "--batch-size", "1", "--no-speed", "--json"]
+            "--budget", "0.5", "--limit", "3", "--max-new-tokens", "3", "--batch-size", "1", "--no-speed",
+            "--json"]
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
                                                             "MASTER_PORT")}
     single = run_cli(*args, env={**env, "VTR_RESULTS": str(tmp_path / "one")})

@@ -68,7 +68,8 @@ def test_search_questions_among_the_test_questions_are_refused(tmp_path, folders
 
 def test_a_missing_folder_is_named_in_one_line(tmp_path, folders):
     path = write(tmp_path)
-    path.write_text(path.read_text().replace("path: model", "path: nowhere").replace("gqa: gqa", "gqa: no-gqa"))
+    text = path.read_text().replace("path: model", "path: nowhere")
+    path.write_text(text.replace("gqa: gqa", "gqa: no-gqa"))
     with pytest.raises(profiles.ProfileError, match=r"model tiny: .*nowhere; benchmark gqa: .*no-gqa") as err:
         profiles.load(path)
     assert "\n" not in str(err.value)

@@ -36,7 +36,8 @@ def env(tmp_path_factory):
 
 def run(cmd: list[str], env: dict) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, \
+        f"{' '.join(cmd)} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
 
@@ -67,8 +68,8 @@ def lmms_run(method: str, budget, env) -> tuple[dict, dict[str, str]]:
 def vtr_run(method: str, budget, env) -> tuple[dict, dict[str, str]]:
     """`vtr eval`'s printed record and the answer of each question id (its run file)."""
     root, e = env
-    cmd = [sys.executable, "-m", "vtr.cli", "eval", "--model", "testbed", "--method", method, "--split", "val",
-           "--limit", str(LIMIT), "--no-speed", "--json", "--experiment", "lmms-check"]
+    cmd = [sys.executable, "-m", "vtr.cli", "eval", "--model", "testbed", "--method", method, "--split",
+           "val", "--limit", str(LIMIT), "--no-speed", "--json", "--experiment", "lmms-check"]
     if budget is not None:
         cmd += ["--budget", str(budget), "--kind", "keep"]
     rec = json.loads(run(cmd, e).stdout.strip().splitlines()[-1])

@@ -22,5 +22,6 @@ def test_the_wheel_carries_every_task_file(tmp_path):
                     "-w", str(tmp_path)], check=True, capture_output=True, cwd=tmp_path)
     wheel, = tmp_path.glob("vtr-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    wanted = {p.relative_to(REPO).as_posix() for p in TASKS.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    wanted = {p.relative_to(REPO).as_posix() for p in TASKS.rglob("*")
+              if p.is_file() and "__pycache__" not in p.parts}
     assert wanted and wanted <= names, sorted(wanted - names)

@@ -56,7 +56,11 @@ def _requests(model, split, samples, continuation):
 
     docs = [{"id": s.id, "question": s.question, "image": s.image, "answer": s.answer} for s in samples]
     model.task_dict = {"t": {"val": docs}}
-    return [Instance("loglikelihood", (d["question"], continuation(d), lambda doc: [testbed_image("val", doc)], i, "t", "val"),
+
+    def image(doc):
+        return [testbed_image("val", doc)]
+
+    return [Instance("loglikelihood", (d["question"], continuation(d), image, i, "t", "val"),
                      idx=0, metadata={"task": "t", "doc_id": i, "repeats": 1}) for i, d in enumerate(docs)]
 
 
@@ -90,9 +94,10 @@ def test_loglikelihood_of_two_words_adds_both(testbed_model):
     for b, s in enumerate(split.samples):
         ids = torch.tensor([prompt_ids(runner.tok, s.question, runner.n_vision) + [yes]])
         with torch.inference_mode():
-            logits = runner.model(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                  position_ids=torch.arange(ids.shape[1])[None],
-                                  pixel_values=pixel_values([split.image(s)]), use_cache=False).logits[0].float()
+            forward = runner.model(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                   position_ids=torch.arange(ids.shape[1])[None],
+                                   pixel_values=pixel_values([split.image(s)]), use_cache=False)
+        logits = forward.logits[0].float()
         first, second = torch.log_softmax(logits[-2], -1), torch.log_softmax(logits[-1], -1)
         assert out[b][0] == pytest.approx(float(first[yes] + second[no]), abs=1e-4)
         assert out[b][1] == (int(first.argmax()) == yes and int(second.argmax()) == no)

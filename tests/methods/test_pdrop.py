@@ -31,7 +31,8 @@ def test_budget_met_and_close(llava, kind, budget):
         assert plan.n_layers == info.n_layers and plan.n_vision == info.n_vision
         assert cost <= budget + 1e-9
         assert budget - cost <= one_token_per_layer(info, kind) + 1e-9
-        assert plan == pdrop.plan_from_lambda(info.n_layers, info.n_vision, pdrop.default_layers(info.n_layers), lam)
+        assert plan == pdrop.plan_from_lambda(info.n_layers, info.n_vision,
+                                              pdrop.default_layers(info.n_layers), lam)
         assert get("pdrop")(info, budget, kind).plan == plan
 
 

@@ -11,7 +11,8 @@ from vtr.plan import Plan, PlanError
 from .helpers import BIG, one_token_per_layer, run, setup, spy
 
 
-@pytest.mark.parametrize("setting,counts", [(192, (300, 200, 110)), (128, (303, 110, 36)), (64, (66, 30, 17))])
+@pytest.mark.parametrize("setting,counts", [(192, (300, 200, 110)), (128, (303, 110, 36)),
+                                            (64, (66, 30, 17))])
 def test_paper_schedules(setting, counts):
     plan = sparsevlm.plan_for(BIG, setting=setting)
     a, b, c = counts

@@ -17,7 +17,8 @@ def test_split_counts_paper_settings(total, expected):
 def test_dominant_tokens_are_topk_of_cls_attention():
     attn = torch.tensor([[0.1, 0.5, 0.05, 0.3, 0.05], [0.4, 0.0, 0.2, 0.2, 0.2]])
     dom = VZ.dominant_mask(attn, 2)
-    assert dom.tolist() == [[False, True, False, True, False], [True, False, True, False, False]]  # tie: lower index
+    # tie: lower index
+    assert dom.tolist() == [[False, True, False, True, False], [True, False, True, False, False]]
 
 
 def test_contextual_merge_groups_by_key_similarity():

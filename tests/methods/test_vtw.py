@@ -53,7 +53,8 @@ def test_equals_plan_keeping_nothing_after_k(arch):
         B = inp["input_ids"].shape[0]
         assert log == [[n] * B] * K + [[0] * B] * (L - K)
         assert torch.equal(got, run(model, inp, get("vtw")(info, K=K)))     # deterministic
-    assert not torch.allclose(run(model, inp, get("vtw")(info, K=1))[:, -1], run(model, inp, get("vtw")(info, K=L))[:, -1])
+    assert not torch.allclose(run(model, inp, get("vtw")(info, K=1))[:, -1],
+                              run(model, inp, get("vtw")(info, K=L))[:, -1])
 
 
 def _synthetic(kls_wanted, n=5, V=7):

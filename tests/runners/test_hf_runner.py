@@ -77,8 +77,8 @@ def test_load_runner_and_generate_under_pruning(checkpoint, pope):
 
 
 def test_cli_eval_checkpoint_on_pope(checkpoint, pope, tmp_path):
-    out = run_cli("eval", "--model", str(checkpoint), "--benchmark", "pope", "--data", str(pope), "--method", "fastv",
-                  "--budget", "0.5", "--limit", "4", "--max-new-tokens", "4", "--json",
+    out = run_cli("eval", "--model", str(checkpoint), "--benchmark", "pope", "--data", str(pope), "--method",
+                  "fastv", "--budget", "0.5", "--limit", "4", "--max-new-tokens", "4", "--json",
                   env={"VTR_RESULTS": str(tmp_path / "results")})
     assert out.returncode == 0, out.stderr[-3000:]
     rec = json.loads(out.stdout.strip().splitlines()[-1])
@@ -91,7 +91,8 @@ def test_cli_eval_checkpoint_on_pope(checkpoint, pope, tmp_path):
     assert 0.0 < rec["flops_ratio"] < 1.0 and rec["speedup"] > 0
     runs = list((tmp_path / "results" / "runs").glob(f"{checkpoint.name}_pope_*.jsonl"))
     lines = runs[0].read_text().splitlines() if len(runs) == 1 else []
-    assert len(runs) == 1 and json.loads(lines[0])["type"] == "header" and len(lines) == 1 + 12  # header + samples
+    assert len(runs) == 1 and json.loads(lines[0])["type"] == "header"
+    assert len(lines) == 1 + 12  # header + samples
 
 
 def test_missing_weights(checkpoint, tmp_path):

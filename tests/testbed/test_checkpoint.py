@@ -41,10 +41,12 @@ def test_sha256_matches(name):
 
 
 def test_the_deep_testbed_is_deeper_and_reuses_the_vision_tower():
-    shallow, deep = (load_file(str(paths.testbed_model_dir(n) / "model.safetensors")) for n in ("testbed", "testbed-deep"))
+    shallow, deep = (load_file(str(paths.testbed_model_dir(n) / "model.safetensors"))
+                     for n in ("testbed", "testbed-deep"))
     tower = sorted(k for k in shallow if k.startswith("vision_tower."))
     assert tower and tower == sorted(k for k in deep if k.startswith("vision_tower."))
     assert all(torch.equal(shallow[k], deep[k]) for k in tower)
-    layers = {n: json.loads((paths.testbed_model_dir(n) / "config.json").read_text())["text_config"]["num_hidden_layers"]
-              for n in ("testbed", "testbed-deep")}
+    configs = {n: json.loads((paths.testbed_model_dir(n) / "config.json").read_text())
+               for n in ("testbed", "testbed-deep")}
+    layers = {n: c["text_config"]["num_hidden_layers"] for n, c in configs.items()}
     assert layers["testbed-deep"] >= 2 * layers["testbed"]

@@ -5,7 +5,8 @@ import torch
 from vtr.testbed import expand as T
 from vtr.testbed.model import TestbedSpec, build_model
 
-SPEC = dict(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_heads=2, text_intermediate=64)
+SPEC = dict(vision_hidden=32, vision_layers=1, vision_heads=2, text_hidden=32, text_heads=2,
+            text_intermediate=64)
 
 
 @torch.no_grad()
@@ -19,8 +20,9 @@ def test_expanded_decoder_computes_what_its_source_computes():
     a = source(input_ids=ids, pixel_values=px).logits
     b = deep(input_ids=ids, pixel_values=px).logits
     torch.testing.assert_close(b, a, rtol=0, atol=1e-5)
+    # the copy starts at zero
     assert not torch.equal(deep.model.language_model.layers[1].self_attn.o_proj.weight,
-                           deep.model.language_model.layers[0].self_attn.o_proj.weight)  # the copy starts at zero
+                           deep.model.language_model.layers[0].self_attn.o_proj.weight)
 
 
 def test_expansion_needs_a_multiple_of_the_source_depth():

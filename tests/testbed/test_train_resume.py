@@ -31,7 +31,8 @@ def _step_of_question(recipe, k):
     n = recipe.caption_every
     steps = [s for s in range(recipe.caption_steps + recipe.lm_steps + recipe.tune_steps)
              if s >= recipe.caption_steps
-             and not (n and s - recipe.caption_steps < recipe.lm_steps and (s - recipe.caption_steps) % n == n - 1)]
+             and not (n and s - recipe.caption_steps < recipe.lm_steps
+                      and (s - recipe.caption_steps) % n == n - 1)]
     return steps[k - 1]
 
 
@@ -121,7 +122,8 @@ def test_negative_caption_every_is_refused():
 
 
 def _tower(folder):
-    return {k: v for k, v in load_file(str(folder / "model.safetensors")).items() if k.startswith("vision_tower.")}
+    return {k: v for k, v in load_file(str(folder / "model.safetensors")).items()
+            if k.startswith("vision_tower.")}
 
 
 def test_deeper_decoder_reuses_the_vision_tower_without_stage_0(tmp_path, quick):
@@ -153,4 +155,5 @@ def test_train_command_names_the_spec_and_the_reused_tower():
     cmd = T.train_command(T.Recipe(), spec, "testbed")
     assert cmd == "vtr testbed train --seed 0 --threads 2 --spec text_layers=16 --vision-from testbed"
     args = build_parser().parse_args(cmd.split()[1:])
-    assert spec_from_args(args) == spec and recipe_from_args(args) == T.Recipe() and args.vision_from == "testbed"
+    assert spec_from_args(args) == spec and recipe_from_args(args) == T.Recipe()
+    assert args.vision_from == "testbed"

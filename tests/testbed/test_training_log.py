@@ -13,4 +13,5 @@ def test_heldout_rows_follow_the_shipped_log_and_recipe():
     total = recipe.get("caption_steps", 0) + recipe["lm_steps"] + recipe["tune_steps"]
     assert rows[-1]["step"] == total - 1  # evaluated at the very end
     assert all(0.0 <= v <= 1.0 for r in rows for k, v in r.items() if k != "step")
-    assert set(rows[0]) == {"step", "overall", *log[[("heldout" in r) for r in log].index(True)]["heldout"]["families"]}
+    assert set(rows[0]) == {"step", "overall",
+                            *log[[("heldout" in r) for r in log].index(True)]["heldout"]["families"]}

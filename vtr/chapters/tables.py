@@ -5,10 +5,11 @@ an average and a "% of unpruned" column, then the cost columns.
 On the testbed profile its task families stand in for the benchmarks; each column names the real
 benchmark it is the analogue of (`ANALOGUE`). On a benchmark profile the columns are its benchmarks
 under their names in the papers (`BENCHMARK_COLUMNS`), in the papers' order. As POPE is scored by
-F1, the `exist` column is the F1 of the yes/no answers; every other column is accuracy. "Average" is the mean of the family columns (the
-papers average their benchmark columns the same way), "% of unpruned" that average over the
-unpruned model's. Built from the summary records of `runs.methods_table` and the interleaved
-timings of `runs.methods_speed`, never from numbers typed in.
+F1, the `exist` column is the F1 of the yes/no answers; every other column is accuracy. "Average"
+is the mean of the family columns (the papers average their benchmark columns the same way), "% of
+unpruned" that average over the unpruned model's. Built from the summary records of
+`runs.methods_table` and the interleaved timings of `runs.methods_speed`, never from numbers typed
+in.
 """
 from __future__ import annotations
 

@@ -2,7 +2,8 @@
 
 `--model` is "testbed" or a local HuggingFace checkpoint folder (`vtr.runners.hf`),
 `--benchmark`/`--data` a real benchmark. Launched by `torchrun --nproc_per_node N vtr eval ...`, the
-split is sharded over the N ranks and gathered on rank 0 (`vtr.evaluation.distributed`), which prints and stores the one record.
+split is sharded over the N ranks and gathered on rank 0 (`vtr.evaluation.distributed`), which
+prints and stores the one record.
 """
 from __future__ import annotations
 
