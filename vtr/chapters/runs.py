@@ -215,8 +215,9 @@ def gsearch(model: str | None = None) -> dict:
         out = {}
         for query in gsearch_queries(model):
             g = searches.run_gsearch(runner, val, TOLERANCE, query=query, progress=False, extra=extra)
+            # timed with the methods table's interleaved run (`methods_speed`), not here
             rec = evaluations.eval_method(runner, test, "gsearch", None, experiment="gsearch", query=query,
-                                          progress=False)
+                                          progress=False, measure_speed=False)
             out[query] = {"search": _saved_name(g), "test": rec}
         out["full"] = evaluations.eval_method(runner, test, "full", None, experiment="gsearch",
                                               progress=False, measure_speed=False)
@@ -260,8 +261,9 @@ def methods_table(model: str | None = None) -> list[dict]:
             psigmoid(budget, model=model)
             for name in TABLE_METHODS:
                 try:
+                    # timed together per budget by `methods_speed`, which the tables show
                     recs.append(evaluations.eval_method(runner, test, name, budget, experiment="table",
-                                                        progress=False))
+                                                        progress=False, measure_speed=False))
                 except ValueError as e:  # an infeasible budget is reported, not hidden
                     recs.append({"method": name, "budget": budget, "error": str(e)})
         return {"records": recs}
@@ -479,17 +481,19 @@ def cls_knee(model: str | None = None) -> dict:
             return {"unsupported": str(err)}
         srt = -np.sort(-curves, axis=1)
         knees = {name: [int(det(row)) for row in srt] for name, det in DETECTORS.items()}
-        two = evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False)
-        one = evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", progress=False,
-                                      stage2=0)
+        # accuracy and keep rates only: the chapter shows no speed for these
+        quiet = {"progress": False, "measure_speed": False}
+        two = evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", **quiet)
+        one = evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee", stage2=0,
+                                      **quiet)
         # the other knee detectors, and stage 1 fixed at the paper's 22% (the top round(0.22 N) by
         # CLS similarity in every image: min_keep = cap = that count), both stages as above
         detectors = {name: evaluations.eval_method(runner, test, "cls_knee", None, experiment="cls_knee",
-                                                   progress=False, detector=name)
+                                                   detector=name, **quiet)
                      for name in DETECTORS if name != "kneedle"}
         fixed = round(CLS_SHARE * runner.n_vision)
         at_share = evaluations.eval_method(runner, test, "cls_knee", CLS_SHARE, experiment="cls_knee",
-                                           progress=False, min_keep=fixed)
+                                           min_keep=fixed, **quiet)
         return {"sorted_curves": srt[:50].tolist(), "mean_curve": srt.mean(0).tolist(),
                 "knees": knees, "two_stage": two, "stage1_only": one, "detectors": detectors,
                 "at_share": at_share, "share": CLS_SHARE}
