@@ -117,9 +117,11 @@ test-books: venv
 test-unit: venv
 	$(PY) -m pytest -m "not browser"
 
-# The publishing workflow, validated offline against GitHub's workflow schema (vendored in check-jsonschema).
+# The publishing workflow, validated offline against GitHub's workflow schema (vendored in check-jsonschema);
+# the Python sources against ruff's rules in pyproject.toml.
 lint: venv
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(VENV)/bin/ruff check --no-cache vtr tests .ci book/_ext
 
 test-browser: venv chromium
 	VTR_BOOK_HTML="$${VTR_BOOK_HTML:-$(SMOKE_HTML)}" $(PY) -m pytest -m browser tests/browser
