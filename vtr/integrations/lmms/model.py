@@ -103,6 +103,61 @@ class _Group:
         return sample.visual
 
 
+# ------------------------------------------------------------------ requests and continuations
+def request_groups(requests: list[Instance]) -> dict[tuple, list[int]]:
+    """Request indices by (task, split, generation kwargs), each in document order."""
+    out: dict[tuple, list[int]] = {}
+    for i, req in enumerate(requests):
+        task, split = req.args[4], req.args[5]
+        extra = repr(sorted(req.args[1].items())) if isinstance(req.args[1], dict) else ""
+        out.setdefault((task, split, extra), []).append(i)
+    for idx in out.values():
+        idx.sort(key=lambda i: requests[i].args[3])
+    return out
+
+
+def continuation_ids(runner, text: str) -> list[int]:
+    """Token ids of a loglikelihood continuation: the testbed's words, or a checkpoint tokenizer's
+    tokens of the continuation alone."""
+    tok = getattr(runner, "tok", None)  # the testbed's word tokenizer
+    if tok is not None:
+        return tok.encode(text)
+    return runner.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def pad_id(runner) -> int:
+    tok = getattr(runner, "tok", None)
+    if tok is not None:
+        return tok.pad_id
+    return runner.tokenizer.pad_token_id
+
+
+def append_continuations(inputs: dict, conts: list[list[int]], pad: int) -> dict:
+    """`inputs` (left-padded prompts) with each row's continuation ids appended, left-padded again
+    with `pad`."""
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    rows = [ids[b][mask[b].bool()].tolist() + c for b, c in enumerate(conts)]
+    width = max(map(len, rows))
+    new_ids = torch.full((len(rows), width), pad, dtype=ids.dtype, device=ids.device)
+    new_mask = torch.zeros((len(rows), width), dtype=mask.dtype, device=mask.device)
+    for b, r in enumerate(rows):
+        new_ids[b, width - len(r):] = torch.tensor(r, dtype=ids.dtype)
+        new_mask[b, width - len(r):] = 1
+    out = dict(inputs, input_ids=new_ids, attention_mask=new_mask)
+    if "position_ids" in inputs:
+        out["position_ids"] = (new_mask.cumsum(1) - 1).clamp_min(0)
+    for key, value in inputs.items():  # other per-token tensors (e.g. token types): text = 0
+        if key in ("input_ids", "attention_mask", "position_ids") or not isinstance(value, torch.Tensor):
+            continue
+        if value.dim() == 2 and value.shape == ids.shape:
+            grown = torch.zeros((len(rows), width), dtype=value.dtype, device=value.device)
+            for b, c in enumerate(conts):
+                kept = value[b][mask[b].bool()]
+                grown[b, width - len(kept) - len(c):width - len(c)] = kept
+            out[key] = grown
+    return out
+
+
 class VTR(lmms):
     """lmms-eval model wrapping a vtr runner under a vtr method (see the module docstring)."""
 
@@ -196,17 +251,6 @@ class VTR(lmms):
                     avg_speed=tokens / seconds if seconds else 0.0, additional_metrics=extra)
 
     # ------------------------------------------------------------------ requests
-    def _groups(self, requests: list[Instance]) -> dict[tuple, list[int]]:
-        """Request indices by (task, split, generation kwargs), each in document order."""
-        groups: dict[tuple, list[int]] = {}
-        for i, req in enumerate(requests):
-            task, split = req.args[4], req.args[5]
-            extra = repr(sorted(req.args[1].items())) if isinstance(req.args[1], dict) else ""
-            groups.setdefault((task, split, extra), []).append(i)
-        for idx in groups.values():
-            idx.sort(key=lambda i: requests[i].args[3])
-        return groups
-
     def _sample(self, req: Instance) -> _Sample:
         context, _, doc_to_visual, doc_id, task, split = req.args
         doc = self.task_dict[task][split][doc_id]
@@ -224,7 +268,7 @@ class VTR(lmms):
         out: list[str | None] = [None] * len(requests)
         before = len(self._records)
         t0, n_tokens = time.perf_counter(), 0
-        for (_, _, _), idx in self._groups(requests).items():
+        for (_, _, _), idx in request_groups(requests).items():
             samples = [self._sample(requests[i]) for i in idx]
             gen = dict(requests[idx[0]].args[1] or {})
             until = gen.get("until") or []
@@ -258,62 +302,25 @@ class VTR(lmms):
             self.runner.max_new_tokens = cap
 
     # ------------------------------------------------------------------ loglikelihood
-    def _continuation_ids(self, text: str) -> list[int]:
-        tok = getattr(self.runner, "tok", None)  # the testbed's word tokenizer
-        if tok is not None:
-            return tok.encode(text)
-        return self.runner.tokenizer(text, add_special_tokens=False)["input_ids"]
-
-    def _pad_id(self) -> int:
-        tok = getattr(self.runner, "tok", None)
-        if tok is not None:
-            return tok.pad_id
-        return self.runner.tokenizer.pad_token_id
-
-    def _append(self, inputs: dict, conts: list[list[int]]) -> dict:
-        """`inputs` (left-padded prompts) with each row's continuation ids appended, left-padded again."""
-        ids, mask = inputs["input_ids"], inputs["attention_mask"]
-        rows = [ids[b][mask[b].bool()].tolist() + c for b, c in enumerate(conts)]
-        width = max(map(len, rows))
-        pad = self._pad_id()
-        new_ids = torch.full((len(rows), width), pad, dtype=ids.dtype, device=ids.device)
-        new_mask = torch.zeros((len(rows), width), dtype=mask.dtype, device=mask.device)
-        for b, r in enumerate(rows):
-            new_ids[b, width - len(r):] = torch.tensor(r, dtype=ids.dtype)
-            new_mask[b, width - len(r):] = 1
-        out = dict(inputs, input_ids=new_ids, attention_mask=new_mask)
-        if "position_ids" in inputs:
-            out["position_ids"] = (new_mask.cumsum(1) - 1).clamp_min(0)
-        for key, value in inputs.items():  # other per-token tensors (e.g. token types): text = 0
-            if key in ("input_ids", "attention_mask", "position_ids") or not isinstance(value, torch.Tensor):
-                continue
-            if value.dim() == 2 and value.shape == ids.shape:
-                grown = torch.zeros((len(rows), width), dtype=value.dtype, device=value.device)
-                for b, c in enumerate(conts):
-                    kept = value[b][mask[b].bool()]
-                    grown[b, width - len(kept) - len(c):width - len(c)] = kept
-                out[key] = grown
-        return out
-
     @torch.inference_mode()
     def loglikelihood(self, requests: list[Instance]) -> list[tuple[float, bool]]:
         out: list[tuple[float, bool] | None] = [None] * len(requests)
         before = len(self._records)
-        for _, idx in self._groups(requests).items():
+        for _, idx in request_groups(requests).items():
             samples, conts = [], []
             for i in idx:
                 context, target, doc_to_visual, doc_id, task, split = requests[i].args
                 if not isinstance(target, str):
                     target = target(self.task_dict[task][split][doc_id])
                 samples.append(self._sample(requests[i]))
-                conts.append(self._continuation_ids(target))
+                conts.append(continuation_ids(self.runner, target))
                 if not conts[-1]:
                     raise InputError(f"vtr: task {task} document {doc_id}: empty continuation {target!r}")
             group = _Group(samples)
             policy = self._policy(group)
             for start in range(0, len(samples), self.batch_size):
                 chunk, cchunk = samples[start:start + self.batch_size], conts[start:start + self.batch_size]
-                inputs = self._append(self.runner.inputs(chunk, group), cchunk)
+                inputs = append_continuations(self.runner.inputs(chunk, group), cchunk, pad_id(self.runner))
                 k = max(map(len, cchunk))
                 with prune(self.runner.model, policy) as pruned:
                     logits = self.runner.model(**inputs, use_cache=False, logits_to_keep=k + 1).logits
