@@ -73,7 +73,7 @@ def vtr_run(method: str, budget, env) -> tuple[dict, dict[str, str]]:
     if budget is not None:
         cmd += ["--budget", str(budget), "--kind", "keep"]
     rec = json.loads(run(cmd, e).stdout.strip().splitlines()[-1])
-    [runfile] = (root / "results" / "runs").glob(f"*_{method}_*_val_{LIMIT}_*.jsonl")
+    runfile = root / "results" / rec["run_file"]  # the record names its run file
     answers = {r["id"]: r["pred"] for r in map(json.loads, runfile.read_text().splitlines()) if "id" in r}
     return rec, answers
 
