@@ -1,8 +1,10 @@
 """GQA testdev-balanced reader and exact-match accuracy."""
 import pytest
-from .fixtures import GREEN, RED, close_to, missing, write_gqa
 
 from vtr.benchmarks import gqa
+from vtr.benchmarks.fixtures import GREEN, RED, write_gqa
+
+from .helpers import close_to, missing
 
 
 def test_read_round_trip(tmp_path):

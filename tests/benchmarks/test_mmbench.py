@@ -1,8 +1,10 @@
 """MMBench TSV reader (base64 images, image references, circular rotations) and accuracy."""
 import pytest
-from .fixtures import GREEN, RED, close_to, missing, write_mmbench
 
 from vtr.benchmarks import mmbench
+from vtr.benchmarks.fixtures import GREEN, RED, write_mmbench
+
+from .helpers import close_to, missing
 
 SUFFIX = "\nAnswer with the option's letter from the given choices directly."
 

@@ -1,8 +1,10 @@
 """MME reader (both official folder layouts) and acc / acc+ / perception / cognition scores."""
 import pytest
-from .fixtures import BLUE, close_to, missing, write_mme
 
 from vtr.benchmarks import mme
+from vtr.benchmarks.fixtures import BLUE, write_mme
+
+from .helpers import close_to, missing
 
 
 def test_subtask_names():

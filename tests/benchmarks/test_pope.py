@@ -1,8 +1,10 @@
 """POPE reader and its yes/no metrics."""
 import pytest
-from .fixtures import RED, close_to, missing, write_pope
 
 from vtr.benchmarks import pope
+from vtr.benchmarks.fixtures import RED, write_pope
+
+from .helpers import close_to, missing
 
 
 def test_read_round_trip(tmp_path):

@@ -1,8 +1,10 @@
 """ScienceQA-IMG reader and letter accuracy."""
 import pytest
-from .fixtures import BLUE, RED, close_to, missing, write_scienceqa
 
 from vtr.benchmarks import scienceqa
+from vtr.benchmarks.fixtures import BLUE, RED, write_scienceqa
+
+from .helpers import close_to, missing
 
 
 def test_read_round_trip(tmp_path):

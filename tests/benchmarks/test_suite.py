@@ -6,7 +6,7 @@ import pytest
 from vtr.benchmarks import get_reader, get_scorer, suite
 from vtr.benchmarks.fixtures import GREEN, RED, write_gqa, write_mmbench, write_pope
 
-from .fixtures import close_to
+from .helpers import close_to
 
 
 @pytest.fixture

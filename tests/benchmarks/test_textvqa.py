@@ -1,8 +1,10 @@
 """TextVQA reader (with and without Rosetta OCR tokens) and VQA accuracy."""
 import pytest
-from .fixtures import RED, close_to, missing, write_textvqa
 
 from vtr.benchmarks import textvqa
+from vtr.benchmarks.fixtures import RED, write_textvqa
+
+from .helpers import close_to, missing
 
 
 def test_read_round_trip(tmp_path):

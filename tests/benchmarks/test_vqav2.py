@@ -1,8 +1,10 @@
 """VQAv2 reader (questions joined with annotations) and VQA accuracy per answer type."""
 import pytest
-from .fixtures import GREEN, RED, close_to, missing, write_vqav2
 
 from vtr.benchmarks import vqav2
+from vtr.benchmarks.fixtures import GREEN, RED, write_vqav2
+
+from .helpers import close_to, missing
 
 
 def test_read_round_trip(tmp_path):

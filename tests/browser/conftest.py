@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from .sitecheck import DEFAULT_HTML, serve
+from .helpers import DEFAULT_HTML, serve
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (`make chromium` installs it)
 CHROMIUM_ARGS = [

@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 
-from .sitecheck import (LISTING, PageWatch, code_cell_problems, discover_pages, listing_entries,
+from .helpers import (LISTING, PageWatch, code_cell_problems, discover_pages, listing_entries,
                         listing_problems, open_page, page_artefacts, serve, stray_repr_problems,
                         table_caption_problems, toc_docnames, wide_table_problems)
 

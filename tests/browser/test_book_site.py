@@ -10,7 +10,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from .conftest import html_root
-from .sitecheck import PageWatch, discover_pages, figure_images, open_page, serve, toc_docnames
+from .helpers import PageWatch, discover_pages, figure_images, open_page, serve, toc_docnames
 
 pytestmark = pytest.mark.browser
 

@@ -13,7 +13,7 @@ import pytest
 
 from vtr.chapters.tables import ANALOGUE
 
-from .sitecheck import open_page, page_artefacts, serve, table_caption_problems
+from .helpers import open_page, page_artefacts, serve, table_caption_problems
 
 # the testbed book's labels and task-family columns (test_profile_book.py checks another profile's)
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("testbed_site")]

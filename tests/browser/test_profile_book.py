@@ -11,7 +11,7 @@ import pytest
 
 from vtr.chapters.tables import BENCHMARK_COLUMNS
 
-from .sitecheck import open_page, serve, toc_docnames
+from .helpers import open_page, serve, toc_docnames
 
 pytestmark = pytest.mark.browser
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vtr.evaluation import distributed
 
-from tests.benchmarks.fixtures import write_pope
+from vtr.benchmarks.fixtures import write_pope
 from tests.runners.test_hf_runner import make_checkpoint, run_cli
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")

@@ -9,7 +9,7 @@ import torch
 from vtr import analysis, tiny
 from vtr.benchmarks import get_reader
 from vtr.runners.hf import load_runner
-from tests.benchmarks.fixtures import write_pope
+from vtr.benchmarks.fixtures import write_pope
 from tests.runners.test_hf_runner import make_checkpoint
 
 

@@ -20,7 +20,7 @@ import torch
 
 from vtr import tiny
 
-from tests.benchmarks.fixtures import write_pope
+from vtr.benchmarks.fixtures import write_pope
 
 VTR = Path(sys.executable).with_name("vtr")
 def make_checkpoint(folder: Path) -> Path:

@@ -1,5 +1,5 @@
-"""Fixture files for the benchmark readers' tests: the writers live in `vtr.benchmarks.fixtures`
-(the tiny profile writes its benchmark folders with them); the checks below are the tests' own."""
+"""Checks shared by the benchmark readers' tests. The fixture files they read are written by
+`vtr.benchmarks.fixtures` (the tiny profile writes its benchmark folders with it too)."""
 from __future__ import annotations
 
 import contextlib
@@ -7,10 +7,7 @@ import contextlib
 import pytest
 from PIL import Image
 
-from vtr.benchmarks.fixtures import (  # noqa: F401  (re-exported for the tests)
-    BLUE, GREEN, GREY, MMBENCH_COLUMNS, POPE_ROWS, RED, SIZE, b64_image, save_image, write_gqa, write_json,
-    write_mmbench, write_mme, write_pope, write_scienceqa, write_textvqa, write_vqav2,
-)
+from vtr.benchmarks.fixtures import SIZE
 
 
 def close_to(im: Image.Image, color, tol: int = 8) -> bool:
