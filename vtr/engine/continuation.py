@@ -25,7 +25,7 @@ def logits_from_layer(s: PruningSession, start: int, hidden: torch.Tensor,
     st = s.state
     if st is None or not st.done:
         raise RuntimeError("logits_from_layer continues a prefill: run the model inside this session first")
-    if st.changed or st.encoder_keep is not None:
+    if st.changed or st.encoder_mask is not None:
         raise RuntimeError("logits_from_layer needs an unpruned prefill (run it under a keep-all Policy())")
     if not 0 <= start < len(s.layers):
         raise ValueError(f"start layer {start} outside 0..{len(s.layers) - 1}")

@@ -197,7 +197,7 @@ class PruningSession:
         self.state = prefill.Prefill(pos=pos, length=T, refusal=refusal, **marks)
         self.policy.start(B)
         if self.policy.uses_encoder:
-            kwargs["inputs_embeds"], self.state.encoder_keep = encoder_step(
+            kwargs["inputs_embeds"], self.state.encoder_mask = encoder_step(
                 self.model, self.adapter, self.policy, self._vision_capture, embeds, marks["vision"], refusal,
                 self._pixel_values)
         self._pixel_values = None  # held from the top-level call to here only

@@ -58,7 +58,7 @@ class Prefill:
     mask: torch.Tensor | None = None      # current (B, 1, T, T) bool mask, once changed
     fitted: dict = field(default_factory=dict)  # that mask widened to a cache's key width, formatted
     changed: bool = False
-    encoder_keep: torch.Tensor | None = None
+    encoder_mask: torch.Tensor | None = None  # (B, T) positions the encoder step kept (None: all)
     layer_valid: list = field(default_factory=list)  # per layer: (B, T_l) valid keys in its cache
     done: bool = False                    # the prefill has finished
     scored: dict = field(default_factory=dict)
@@ -84,8 +84,8 @@ def before_layer(s: PruningSession, index: int, module, args, kwargs):
         if "position_ids" in kwargs and kwargs["position_ids"] is not None:
             kwargs["position_ids"] = st.pos if st.pos.ndim == 2 else st.pos[0]
     keep = None
-    if index == 0 and st.encoder_keep is not None:
-        keep = st.encoder_keep
+    if index == 0 and st.encoder_mask is not None:
+        keep = st.encoder_mask
     here = (module, hidden, kwargs["position_embeddings"])
     source = {"current": here, "previous": st.previous or here}  # layer 0: its own
     view = LayerView(index, hidden, st.vision, st.valid, st.vision_index, st.text_query,
