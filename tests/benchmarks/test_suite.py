@@ -39,7 +39,7 @@ def test_score_equals_each_benchmarks_own_scorer(parts, tmp_path):
         own = [p for s, p in zip(joined.samples, preds) if s.family == name]
         official = get_scorer(name)(part.samples, own)
         assert got["benchmarks"][name] == official
-        assert got["families"][name] == suite.headline(name, official)
+        assert got["families"][name] == suite.paper_metric(name, official)
     hits = suite.hits(joined.samples, preds)
     assert got["overall"] == pytest.approx(sum(hits) / len(hits))
 

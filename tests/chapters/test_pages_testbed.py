@@ -71,7 +71,7 @@ def test_accuracy_facts_without_a_prior():
     f = page.accuracy_facts(_bench_acc())
     assert math.isnan(f["tb-prior"])
     assert f["tb-min-family"] == 0.6  # MME's score is no accuracy
-    assert f["tb-exist-f1"] == 0.8  # POPE's headline is its F1
+    assert f["tb-exist-f1"] == 0.8  # POPE's paper metric is its F1
     assert f["tb-uses"] == "pope, mme" and f["tb-target"] == "not applicable here"
 
 

@@ -5,7 +5,7 @@ the book's per-column code treat benchmarks as the testbed's task families) and 
 sample in `meta["sample"]`; images come from each benchmark's own split. `score` scores each
 benchmark with its own official scorer on its original samples and adds:
 
-- `families`: each benchmark's headline number as its papers report it (accuracy in [0, 1]; MME the
+- `families`: each benchmark's number as its papers report it (`paper_metric`: accuracy in [0, 1]; MME the
   perception + cognition score; POPE the F1, as the field's tables print it);
 - `overall`: the mean per-question hit over all questions (`hits`), the number searches and paired
   intervals use (one scale for every benchmark).
@@ -82,7 +82,7 @@ def hits(samples, predictions: list[str]) -> list[float]:
             for s, p in zip(paired(samples, predictions), predictions)]
 
 
-def headline(benchmark: str, metrics: dict) -> float:
+def paper_metric(benchmark: str, metrics: dict) -> float:
     """The number the papers' tables print for `benchmark`."""
     if benchmark == "mme":
         return metrics["total"]
@@ -92,7 +92,8 @@ def headline(benchmark: str, metrics: dict) -> float:
 
 
 def score(samples, predictions: list[str]) -> dict:
-    """{"overall", "families": {benchmark: headline}, "benchmarks": {benchmark: official metrics}, "n"}."""
+    """{"overall", "families": {benchmark: paper_metric}, "benchmarks": {benchmark: official metrics},
+    "n"}."""
     from . import SCORERS
 
     samples = paired(samples, predictions)
@@ -104,6 +105,6 @@ def score(samples, predictions: list[str]) -> dict:
     metrics = {b: SCORERS[b](originals, preds) for b, (originals, preds) in groups.items()}
     per_question = hits(samples, predictions)
     return {"overall": sum(per_question) / max(1, len(per_question)),
-            "families": {b: headline(b, m) for b, m in metrics.items()}, "benchmarks": metrics,
+            "families": {b: paper_metric(b, m) for b, m in metrics.items()}, "benchmarks": metrics,
             "n": len(predictions)}
 

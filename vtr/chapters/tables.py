@@ -29,14 +29,14 @@ ANALOGUE = {
 # a benchmark profile's columns: each benchmark under its name in the papers' tables, in their order
 BENCHMARK_COLUMNS = {b: name + (" (F1)" if b == "pope" else "") for b, name in BENCHMARK_NAMES.items()}
 UNPRUNED = "unpruned"
-# MME's headline is a score out of 2800 (perception 2000 + cognition 800): the average takes it as
+# MME's paper metric is a score out of 2800 (perception 2000 + cognition 800): the average takes it as
 # a percentage of that, so every column enters the average on the same 0-100 scale
 MME_MAX = 2800
 
 
 def family_scores(record: dict) -> dict[str, float]:
     """A summary record's score per column: on the testbed accuracy (%) per family and F1 for
-    `exist`; on a benchmark profile each benchmark's headline (%, MME its score)."""
+    `exist`; on a benchmark profile each benchmark's paper metric (%, MME its score)."""
     out = {}
     for fam, acc in record["families"].items():
         if fam in BENCHMARK_COLUMNS:

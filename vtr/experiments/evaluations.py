@@ -8,7 +8,7 @@ from ..evaluation import evaluate, run_path, run_tag
 from ..paths import results_dir
 from ..timing import prefill_speedup
 from . import store
-from .metrics import headline
+from .metrics import primary
 from .policies import policy_for
 from .sizes import size
 
@@ -53,7 +53,7 @@ def eval_method(runner, split, name: str, budget: float | None, kind: str = "kee
                            features=runner.feature_cache() if runner.shares_images else None)
     m = summary["metrics"]
     rec = {"experiment": experiment, "method": name, "budget": budget, "kind": kind, "model": runner.name,
-           "split": split_name, "seed": seed, "hyperparameters": hp, "overall": headline(m),
+           "split": split_name, "seed": seed, "hyperparameters": hp, "overall": primary(m),
            "families": m.get("families"), "exist_f1": m.get("exist_f1"), "n": summary["n"],
            "flops_ratio": summary["flops_ratio"], "keep_rate": summary["keep_rate"],
            "mean_tokens": summary["mean_tokens"], "vision_per_layer": summary["vision_per_layer"],

@@ -15,7 +15,7 @@ from ..evaluation.records import run_dir
 from ..paths import results_dir
 from ..plan import Plan
 from . import store
-from .metrics import headline
+from .metrics import primary
 from .sizes import size
 
 
@@ -34,7 +34,7 @@ def val_scorer(runner, split, query: str = "last", batch_size: int = 100, source
     `fingerprint` (model and weights, split, limit and samples, query, source, code version) goes
     into a search trace's header, so a trace is resumed only by a search with the same scorer."""
     def score(plan: Plan) -> float:
-        return headline(evaluate(runner, split, PlanPolicy(plan, query=query, source=source),
+        return primary(evaluate(runner, split, PlanPolicy(plan, query=query, source=source),
                                  batch_size=batch_size, progress=False,
                                  features=runner.feature_cache())["metrics"])
     score.name = "val_accuracy"
