@@ -125,7 +125,7 @@ def test_memoised_rerun_makes_no_calls(tmp_path):
     again = Counting(fn)
     res2 = gsearch(again, 6, 8, TOL, trace=Trace(path), progress=False)
     assert again.done == [] and res2 == res1 and res2.scorer_calls == 0
-    assert len(Trace(path).records) == res1.evaluations == len(first.done)
+    assert len(Trace(path).scored) == res1.evaluations == len(first.done)
 
 
 @pytest.mark.parametrize("kill_after", [1, 5, 12])

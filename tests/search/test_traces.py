@@ -15,7 +15,7 @@ def test_plan_key_is_canonical():
     assert plan_key(Plan((4, 2, 0), 4)) != plan_key(Plan((4, 2, 0), 5))
 
 
-def test_records_persist_and_memoise(tmp_path):
+def test_scored_plans_persist_and_memoise(tmp_path):
     path = tmp_path / "t.jsonl"
     tr = Trace(path, CFG)
     p = Plan((4, 2, 1), 4)

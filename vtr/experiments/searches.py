@@ -176,7 +176,7 @@ def run_gsearch(runner, split, tolerance: float = 0.005, query: str = "last", st
            "trace_file": trace_file,
            "trace": [{k: r[k] for k in ("plan", "score", "flops_ratio", "seconds", "questions", "settled")
                       if k in r}
-                     for r in res.records]}
+                     for r in res.scored]}
     out["saved"] = str(store.save_json(name, out))
     out["new_evaluations"] = res.scorer_calls  # of this call (not saved: a rerun makes none)
     return out

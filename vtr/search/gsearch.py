@@ -49,7 +49,7 @@ class GSearchResult:
     score: float
     evaluations: int                 # distinct plans scored by the search (fresh or from the trace)
     flops_ratio: float | None        # flops_fn(plan), None without flops_fn
-    records: tuple[dict, ...] = field(default=(), compare=False, repr=False)
+    scored: tuple[dict, ...] = field(default=(), compare=False, repr=False)  # their trace lines
     scorer_calls: int = field(default=0, compare=False)  # real calls in this process
 
 
@@ -105,4 +105,4 @@ def gsearch(score_fn: Callable[[Plan], float], n_layers: int, n_vision: int, tol
     return GSearchResult(plan=plan, reference=float(reference), score=score,
                          evaluations=memo.evaluations,
                          flops_ratio=None if flops_fn is None else float(flops_fn(plan)),
-                         records=memo.records(), scorer_calls=memo.calls)
+                         scored=memo.scored(), scorer_calls=memo.calls)

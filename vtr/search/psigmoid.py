@@ -89,7 +89,7 @@ class PSigmoidResult:
     flops_ratio: float | None
     budget_achieved: float
     history: tuple[dict, ...]  # one entry per proposal, in order
-    records: tuple[dict, ...] = field(default=(), compare=False, repr=False)
+    scored: tuple[dict, ...] = field(default=(), compare=False, repr=False)  # their trace lines
     scorer_calls: int = field(default=0, compare=False)
 
 
@@ -287,4 +287,4 @@ def psigmoid_search(score_fn: Callable[[Plan], float], n_layers: int, n_vision: 
                           evaluations=memo.evaluations,
                           flops_ratio=None if flops_fn is None else float(flops_fn(sol.plan)),
                           budget_achieved=sol.achieved, history=tuple(history),
-                          records=memo.records(), scorer_calls=memo.calls)
+                          scored=memo.scored(), scorer_calls=memo.calls)

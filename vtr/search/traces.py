@@ -8,7 +8,7 @@ soon as the scorer returns:
     {"key": "n576:576,576,288", "plan": {...}, "score": 0.71, "flops_ratio": 0.6 | null,
      "seconds": 12.3, "kind": "gsearch", ...free metadata (layer, params, ...)}
 
-Reopening the file loads the records, so a rerun of the same search looks every plan up first and
+Reopening the file loads the scored plans, so a rerun of the same search looks every plan up first and
 never scores it again. Reopening with a different configuration raises `TraceError` (mixing
 scores of different tolerances, budgets or scorers would silently corrupt a search). A torn last
 line (process killed mid-write) is dropped with a warning and cut from the file; a bad line
@@ -63,7 +63,7 @@ class Trace:
     def __init__(self, path: str | os.PathLike | None = None, config: dict | None = None):
         self.path = Path(path) if path is not None else None
         self.header: dict | None = None
-        self.records: list[dict] = []
+        self.scored: list[dict] = []  # the evaluation lines, in file order
         self._by_key: dict[str, dict] = {}
         if self.path is not None and self.path.exists():
             self._load()
@@ -86,15 +86,15 @@ class Trace:
         self.header = objs[0]
         for i, rec in enumerate(objs[1:], 2):
             if "key" not in rec or "score" not in rec:
-                raise TraceError(f"{self.path}: record {i} has no key/score: {str(rec)[:80]}")
+                raise TraceError(f"{self.path}: line {i} has no key/score: {str(rec)[:80]}")
             self._add(rec)
 
     def _add(self, rec: dict) -> None:
-        self.records.append(rec)
+        self.scored.append(rec)
         self._by_key.setdefault(rec["key"], rec)
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.scored)
 
     def __contains__(self, plan: Plan) -> bool:
         return plan_key(plan) in self._by_key
@@ -116,8 +116,8 @@ class Trace:
         """Write the header of a new trace, or check that an existing one has the same config."""
         config = _canon(config)
         if self.header is None:
-            if self.records:
-                raise TraceError(f"{self.path}: records without a header")
+            if self.scored:
+                raise TraceError(f"{self.path}: evaluation lines without a header")
             self.header = {"type": "header", "version": FORMAT_VERSION, "config": config,
                            "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
             self._append(self.header)
@@ -166,7 +166,8 @@ class MemoScorer:
     def evaluations(self) -> int:
         return len(self.requested)
 
-    def records(self) -> tuple[dict, ...]:
+    def scored(self) -> tuple[dict, ...]:
+        """The trace lines of the plans this search asked for, in the order first asked."""
         return tuple(self.trace._by_key[k] for k in self.requested if k in self.trace._by_key)
 
     def __call__(self, plan: Plan, **meta: Any) -> float:
