@@ -1,10 +1,11 @@
 """Measurements behind the later benchmarks' findings (`vtr.findings`): the statistics on synthetic
-inputs whose answers are known."""
+inputs whose answers are known, then smoke runs on the 8-layer testbed."""
 from __future__ import annotations
 
 import pytest
 
 from vtr import findings as F
+from vtr.engine import Policy
 from vtr.evaluation.loop import cost
 from vtr.flops import DecoderShape
 from vtr.plan import Plan
@@ -43,3 +44,50 @@ def test_equivalent_tokens_of_a_record_are_its_keep_rate_times_the_vision_tokens
 def test_equivalent_tokens_refuse_counts_without_layers():
     with pytest.raises(ValueError, match="per-layer counts"):
         F.equivalent_tokens([])
+
+
+# ---------------------------------------------------------------------------- on the testbed
+@pytest.fixture(scope="module")
+def smoke_testbed(tmp_path_factory):
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VTR_SMOKE", "1")
+    mp.setenv("VTR_PROFILE", "testbed")
+    mp.setenv("VTR_RESULTS", str(tmp_path_factory.mktemp("results")))
+    from vtr.experiments import runners
+
+    runner, test = runners.get("test", "testbed")
+    yield runner, test.subset(16)
+    mp.undo()
+
+
+class _DropWhenBatched(Policy):
+    """Planted batch dependence: every vision token leaves before layer 1 when the batch holds more
+    than one question."""
+
+    def keep_before(self, layer, view):
+        if layer == 1 and view.hidden.shape[0] > 1:
+            return ~view.vision
+        return None
+
+
+def test_the_unpruned_model_answers_the_same_in_any_batch(smoke_testbed):
+    runner, test = smoke_testbed
+    out = F.batch_invariance(runner, test, None, (1, 8))
+    assert out["n"] == 16 and out["differing"] == {8: 0} and out["max_logit_diff"][8] < 1e-3
+
+
+@pytest.mark.parametrize("name", ["fastv", "random"])
+def test_a_method_answers_the_same_in_any_batch(smoke_testbed, name):
+    from vtr.experiments.policies import policy_for
+
+    runner, test = smoke_testbed
+    # random consumes its seeded generator: each pass must start from a fresh copy
+    out = F.batch_invariance(runner, test, policy_for(runner, test, name, 0.25), (1, 8))
+    assert out["differing"] == {8: 0} and out["max_logit_diff"][8] < 1e-3
+
+
+def test_a_batch_dependent_policy_is_reported(smoke_testbed):
+    runner, test = smoke_testbed
+    out = F.batch_invariance(runner, test, _DropWhenBatched(), (1, 8, 16))
+    assert out["differing"][8] > 0 and out["differing"][16] > 0
+    assert out["max_logit_diff"][8] > 1e-2 and len(out["differing_ids"][8]) == out["differing"][8]
