@@ -9,7 +9,7 @@ index (rank r takes samples r, r+N, r+2N, ...), each rank runs the ordinary resu
 (`<run>.part<r>-of-<N>.jsonl`), and after a barrier rank 0 gathers every part into the one run
 file in the split's original order, scores it once and broadcasts the summary to all ranks.
 
-Resuming: records already in the gathered run file or in any part file (also of a run with another
+Resuming: rows already in the gathered run file or in any part file (also of a run with another
 number of ranks) are not recomputed. A single-process run and an N-rank run produce the same run
 file (given batch-size independent predictions, e.g. `--batch-size 1`, or no padding differences).
 """

@@ -27,7 +27,7 @@ from .. import journal
 from ..benchmarks.jsonl import Split
 from ..engine import FeatureCache, Policy, prune
 from ..flops import DecoderShape, layer_flops
-from .records import read_run, start_run
+from .run_files import read_run, start_run
 
 
 def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | None = None,

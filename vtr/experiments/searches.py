@@ -11,7 +11,7 @@ import numpy as np
 from .. import fingerprint as fp
 from ..engine import PlanPolicy
 from ..evaluation import evaluate
-from ..evaluation.records import run_dir
+from ..evaluation.run_files import run_dir
 from ..paths import results_dir
 from ..plan import Plan
 from . import store

@@ -1,7 +1,7 @@
-"""Per-sample run files: where an evaluation's records live, their header, and reading them back.
+"""Per-sample run files: where an evaluation's rows live, their header, and reading them back.
 
 A run file is JSONL: a header line `{"type": "header", "fingerprint": ...}` (what made the run:
-`vtr.fingerprint`), then one record per sample (`id`, `pred`, per-layer token counts). Its name
+`vtr.fingerprint`), then one row per sample (`id`, `pred`, per-layer token counts). Its name
 (`run_tag`) says which model, split and size it holds and ends in a digest of what decides the
 answers (`vtr.experiments.evaluations.answer_key`); the summary record of an evaluation carries
 that path (`run_file`), so nothing has to rebuild the name to find the per-sample answers again.
@@ -38,7 +38,7 @@ def run_path(tag: str) -> Path:
 
 
 def read_run(out: Path | None, fingerprint: dict | None = None) -> dict[str, dict]:
-    """Finished per-sample records of a run file by sample id; with `fingerprint`, the file's header
+    """Finished per-sample rows of a run file by sample id; with `fingerprint`, the file's header
     must carry the same one (`vtr.fingerprint.check`)."""
     recs = journal.read(out) if out is not None else []
     if not recs:
