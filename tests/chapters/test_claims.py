@@ -151,7 +151,7 @@ def test_the_headline_judges_each_testbed_on_its_own_results(monkeypatch):
 
     def model_free(model="testbed"):
         asked.append(model)
-        return claims._row("greedy", "checked", "reproduced", model)
+        return claims._judged("greedy", "checked", "reproduced", model)
 
     monkeypatch.setattr(claims, "CLAIMS", (claims.rank_claim, model_free))
     monkeypatch.setattr(claims, "MODEL_FREE", (model_free,))

@@ -11,7 +11,7 @@ VERDICTS = {"a": ("reproduced", "reproduced"), "b": ("partly", "not reproduced")
 
 
 def table(models=("small", "big")):
-    return [claims.Claim("paper", f"claim {k}", "number", "chapter",
+    return [claims.HeadlineRow("paper", f"claim {k}", "number", "chapter",
                          {m: (f"measured {k} on {m}", v[i % 2]) for i, m in enumerate(models)})
             for k, v in VERDICTS.items()]
 
@@ -65,7 +65,7 @@ def test_elsewhere_every_model_is_compared_and_one_model_says_so():
     text = intro.changed_md(t, models, False, {m: 8 for m in models})
     assert "`x`, `y`, `z`" in text and "claim c" not in text
     assert "claim b (partly on `x`, not reproduced on `y`, partly on `z`)" in text.replace("*", "")
-    same = [claims.Claim("p", "same", "n", "ch", {m: ("m", "partly") for m in models})]
+    same = [claims.HeadlineRow("p", "same", "n", "ch", {m: ("m", "partly") for m in models})]
     assert intro.changed_md(same, models, False, {}).endswith("differs for 0 claims: none.")
     assert "one model (`x`)" in intro.changed_md(t, ["x"], False, {"x": 8})
 

@@ -23,7 +23,8 @@ from . import runs as R
 
 
 @dataclass
-class Row:
+class ModelVerdict:
+    """One claim judged on one model's results: what it measured and the verdict."""
     paper: str
     claim: str
     paper_value: str
@@ -34,8 +35,8 @@ class Row:
 
 
 @dataclass
-class Claim:
-    """One line of the headline table: a claim and, per testbed, (what it measured, the verdict)."""
+class HeadlineRow:
+    """One line of the headline table: a claim and, per model, (what it measured, the verdict)."""
     paper: str
     claim: str
     paper_value: str
@@ -78,10 +79,10 @@ CLAIM_TEXT = {
 }
 
 
-def _row(key: str, measured: str, verdict: str, model: str = "testbed") -> Row:
+def _judged(key: str, measured: str, verdict: str, model: str = "testbed") -> ModelVerdict:
     """The headline row of claim `key` (`CLAIM_TEXT`) with what a testbed measured and the verdict."""
     paper, claim, paper_value, chapter = CLAIM_TEXT[key]
-    return Row(paper, claim, paper_value, measured, verdict, chapter, model)
+    return ModelVerdict(paper, claim, paper_value, measured, verdict, chapter, model)
 
 
 def grade(reproduced: bool, partly: bool = False) -> str:
@@ -132,25 +133,25 @@ def _speed(model: str, name: str, budget="searched") -> dict | None:
     return next((r for r in rows if r["name"] == name), None)
 
 
-def rank_claim(model: str = "testbed") -> Row:
+def rank_claim(model: str = "testbed") -> ModelVerdict:
     rc = R.rank_consistency(model)
     tau = R.tau_excluding_first(rc, "last")
     tau_tm = R.tau_excluding_first(rc, "text_mean")
     first = float(np.mean(np.array(rc["last"]["tau_mean"])[0, 1:]))
     measured = (f"mean tau over layer pairs excluding layer 0: {tau:.2f} (last token), {tau_tm:.2f} (text "
                 f"mean); layer 0 vs others: {first:.2f}")
-    return _row("rank", measured, grade(tau >= 0.7, tau >= 0.4 and first < tau), model)
+    return _judged("rank", measured, grade(tau >= 0.7, tau >= 0.4 and first < tau), model)
 
 
-def nested_claim(model: str = "testbed") -> Row:
+def nested_claim(model: str = "testbed") -> ModelVerdict:
     rc = R.rank_consistency(model)
     nested = float(np.mean(rc["last"]["nested"][1:]))
     verdict = grade(nested >= 0.8, nested >= 0.5)
-    return _row("nested", f"share of layer l+1's top-{rc['last']['overlap_k']} inside layer l's (l >= 1): "
+    return _judged("nested", f"share of layer l+1's top-{rc['last']['overlap_k']} inside layer l's (l >= 1): "
                           f"{_pct(nested)}", verdict, model)
 
 
-def gsearch_claim(model: str = "testbed") -> Row:
+def gsearch_claim(model: str = "testbed") -> ModelVerdict:
     """> 2x with ~0.2 points: reproduced when the FLOPs-predicted and the measured (median of the
     interleaved rounds) prefill speedups are both >= 2 and the judged drop <= 1 point; partly when
     both exceed 1.2 and the judged drop <= 2 points."""
@@ -164,12 +165,12 @@ def gsearch_claim(model: str = "testbed") -> Row:
     verdict = grade(min(predicted, sp) >= 2.0 and drop <= 0.01, min(predicted, sp) > 1.2 and drop <= 0.02)
     if not image_families(model):
         verdict = "not tested"
-    return _row("gsearch", f"decoder FLOPs {_pct(test['flops_ratio'])} of unpruned ({predicted:.2f}x "
+    return _judged("gsearch", f"decoder FLOPs {_pct(test['flops_ratio'])} of unpruned ({predicted:.2f}x "
                 f"predicted), measured prefill speedup {sp:.2f}x{spread}; test accuracy "
                 f"{_pct(test['overall'])} vs {_pct(full['overall'])} unpruned: {said}", verdict, model)
 
 
-def sshape_claim(model: str = "testbed") -> Row:
+def sshape_claim(model: str = "testbed") -> ModelVerdict:
     """S-shaped if a sigmoid fits the searched curve at most half as badly as the best straight
     line and its midpoint lies inside the depth range (0.1 < a < 0.9)."""
     from ..plan import Plan
@@ -186,11 +187,11 @@ def sshape_claim(model: str = "testbed") -> Row:
     rmse_line = float(np.sqrt(np.mean((line - rates[1:]) ** 2)))
     inside = 0.1 < params.a < 0.9
     verdict = grade(inside and rmse_sig <= 0.5 * rmse_line, rmse_sig < rmse_line)
-    return _row("sshape", f"sigmoid fit RMSE {rmse_sig:.3f} vs straight line {rmse_line:.3f}; "
+    return _judged("sshape", f"sigmoid fit RMSE {rmse_sig:.3f} vs straight line {rmse_line:.3f}; "
                           f"midpoint at depth {params.a:.2f}", verdict, model)
 
 
-def greedy_claim(model: str = "testbed", instances: int = 300, seed: int = 0) -> Row:
+def greedy_claim(model: str = "testbed", instances: int = 300, seed: int = 0) -> ModelVerdict:
     """Greedy optimality under the assumption, checked against brute force on random synthetic
     scorers that satisfy it (per-layer needs that do not increase with depth). It involves no
     model: both testbeds' columns show the same check."""
@@ -215,18 +216,18 @@ def greedy_claim(model: str = "testbed", instances: int = 300, seed: int = 0) ->
                    key=sum)
         optimal += sum(got.keep[1:]) == sum(best)
     share = optimal / instances
-    return _row("greedy", f"optimal on {optimal} of {instances} random synthetic problems "
+    return _judged("greedy", f"optimal on {optimal} of {instances} random synthetic problems "
                           f"(brute force, L <= 4, N <= 6; no model involved)", grade(share == 1.0), model)
 
 
-def psigmoid_claim(model: str = "testbed") -> Row:
+def psigmoid_claim(model: str = "testbed") -> ModelVerdict:
     """Beats FastV at 87.5% reduction (mean keep rate 0.125): reproduced when the paired interval
     of the difference lies above zero and the difference is >= 2 points; partly when the interval
     lies above zero; "not tested" when both methods keep the same tokens in every layer."""
     recs = R.methods_table(model)
     p, f = _rec("psigmoid", 0.125, recs), _rec("fastv", 0.125, recs)
     if p is None or f is None:
-        return _row("psigmoid", "missing result", "not tested", model)
+        return _judged("psigmoid", "missing result", "not tested", model)
     ci = R.paired_difference("table", "psigmoid", "fastv", 0.125, model=model)
     p25, f25 = _rec("psigmoid", 0.25, recs), _rec("fastv", 0.25, recs)
     at25 = ("; at 75% reduction: "
@@ -235,25 +236,25 @@ def psigmoid_claim(model: str = "testbed") -> Row:
     if np.allclose(p["vision_per_layer"], f["vision_per_layer"]):
         # With layer 0 kept whole, a mean keep rate of 1/L leaves nothing for later layers: both
         # methods are forced to the same plan, so the claim cannot be tested at this depth.
-        return _row("psigmoid", f"identical plans at this budget on a {R.n_layers(model)}-layer model "
+        return _judged("psigmoid", f"identical plans at this budget on a {R.n_layers(model)}-layer model "
                     "(layer 0 alone spends it)" + at25, "not tested", model)
     verdict = grade(ci["lo"] > 0 and ci["mean"] >= 0.02, ci["lo"] > 0)
-    return _row("psigmoid", f"{_pct(p['overall'])} vs {_pct(f['overall'])}: {_points(ci)} (paired bootstrap)"
-                + at25, verdict, model)
+    measured = f"{_pct(p['overall'])} vs {_pct(f['overall'])}: {_points(ci)} (paired bootstrap)" + at25
+    return _judged("psigmoid", measured, verdict, model)
 
 
-def tokenpacker_claim(model: str = "testbed") -> Row:
+def tokenpacker_claim(model: str = "testbed") -> ModelVerdict:
     has = "the testbed has none" if R.is_testbed() else "none of this profile's models has one"
-    return _row("tokenpacker", f"TokenPacker is a trained projector; {has}", "not tested", model)
+    return _judged("tokenpacker", f"TokenPacker is a trained projector; {has}", "not tested", model)
 
 
-def _cls_unsupported(key: str, model: str) -> Row | None:
+def _cls_unsupported(key: str, model: str) -> ModelVerdict | None:
     """The "not tested" row of a CLS-similarity claim on a model `runs.cls_knee` cannot measure."""
     reason = R.cls_knee(model).get("unsupported")
-    return None if reason is None else _row(key, f"cannot run on {model}: {reason}", "not tested", model)
+    return None if reason is None else _judged(key, f"cannot run on {model}: {reason}", "not tested", model)
 
 
-def longtail_claim(model: str = "testbed") -> Row:
+def longtail_claim(model: str = "testbed") -> ModelVerdict:
     if (row := _cls_unsupported("longtail", model)) is not None:
         return row
     k = R.cls_knee(model)
@@ -264,10 +265,10 @@ def longtail_claim(model: str = "testbed") -> Row:
     top10 = float((curve[: max(1, n // 10)].mean() - curve.mean()) / (curve.std() + 1e-9))
     measured = (f"knee (Kneedle) at {np.mean(knees):.1f} of {n} tokens on average ({_pct(share)}) over "
                 f"{len(knees)} val images; top-10% mean is {top10:.1f} std above the mean")
-    return _row("longtail", measured, grade(share <= 0.3, share <= 0.5), model)
+    return _judged("longtail", measured, grade(share <= 0.3, share <= 0.5), model)
 
 
-def cls22_claim(model: str = "testbed") -> Row:
+def cls22_claim(model: str = "testbed") -> ModelVerdict:
     """Competitive at ~22%: reproduced when the mean keep rate is <= 30% and the judged drop <= 1
     point; partly at <= 50% and <= 5 points."""
     if (row := _cls_unsupported("cls22", model)) is not None:
@@ -278,11 +279,11 @@ def cls22_claim(model: str = "testbed") -> Row:
     verdict = grade(two["keep_rate"] <= 0.3 and drop <= 0.01, two["keep_rate"] <= 0.5 and drop <= 0.05)
     if not image_families(model):
         verdict = "not tested"
-    return _row("cls22", f"mean keep rate {_pct(two['keep_rate'])} on test, accuracy {_pct(two['overall'])} "
-                f"vs {_pct(full['overall'])} unpruned: {said}", verdict, model)
+    return _judged("cls22", f"mean keep rate {_pct(two['keep_rate'])} on test, accuracy "
+                f"{_pct(two['overall'])} vs {_pct(full['overall'])} unpruned: {said}", verdict, model)
 
 
-def stages_claim(model: str = "testbed") -> Row:
+def stages_claim(model: str = "testbed") -> ModelVerdict:
     rows = R.three_stages(model)
     sweep = R.vtw_sweep(model)["accuracy"]
     L = len(rows)
@@ -292,11 +293,11 @@ def stages_claim(model: str = "testbed") -> Row:
     verdict = grade(exit_ok <= L // 2, exit_ok < L)
     if not image_families(model) or acc[0] >= full - 0.01:  # nothing to lose: the test says nothing
         verdict = "not tested"
-    return _row("stages", f"removing all vision tokens before layer {exit_ok} of {L} costs <= 1 point on val "
-                f"(before layer 1: {_pct(acc[1])}, unpruned: {_pct(full)})", verdict, model)
+    return _judged("stages", f"removing all vision tokens before layer {exit_ok} of {L} costs <= 1 point on "
+                f"val (before layer 1: {_pct(acc[1])}, unpruned: {_pct(full)})", verdict, model)
 
 
-def dyvte_claim(model: str = "testbed") -> Row:
+def dyvte_claim(model: str = "testbed") -> ModelVerdict:
     """Up to 45.7% less computation without a drop: reproduced when the decoder FLOPs saved (mean
     over router seeds) are >= 40% and the judged drop of the seed-averaged answers <= 1 point;
     partly at >= 20% and <= 2 points."""
@@ -307,32 +308,32 @@ def dyvte_claim(model: str = "testbed") -> Row:
     verdict = grade(saved >= 0.4 and drop <= 0.01, saved >= 0.2 and drop <= 0.02)
     if not image_families(model):
         verdict = "not tested"
-    return _row("dyvte", f"{_pct(saved)} less decoder prefill FLOPs on test (mean over {len(seeds)} router "
-                f"seeds); accuracy averaged over seeds: {said}", verdict, model)
+    return _judged("dyvte", f"{_pct(saved)} less decoder prefill FLOPs on test (mean over {len(seeds)} "
+                f"router seeds); accuracy averaged over seeds: {said}", verdict, model)
 
 
-def generality_claim(model: str = "testbed") -> Row:
+def generality_claim(model: str = "testbed") -> ModelVerdict:
     if not R.is_testbed():
-        return _row("generality", "needs routers trained on LLaVA, VILA, Eagle and InternVL; this profile's "
-                    "DyVTE rows show its own models", "not tested", model)
-    return _row("generality", "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny "
+        return _judged("generality", "needs routers trained on LLaVA, VILA, Eagle and InternVL; this "
+                    "profile's DyVTE rows show its own models", "not tested", model)
+    return _judged("generality", "the testbed is one LLaVA model; the engine runs DyVTE-style exits on tiny "
                 "LLaVA, LLaVA-NeXT, Qwen2-VL and InternVL configs in the tests, but no trained routers exist "
                 "for them here", "not tested",
                 model)
 
 
-def complementary_claim(model: str = "testbed") -> Row:
+def complementary_claim(model: str = "testbed") -> ModelVerdict:
     """FastV + DyVTE: reproduced when it costs fewer FLOPs than FastV alone at 0.5 with a judged
     drop (against FastV alone) <= 1 point."""
     d = R.dyvte(model)
     fd, f = d["fastv_dyvte"], _rec("fastv", 0.5, R.methods_table(model))
     if f is None:
-        return _row("complementary", "missing", "not tested", model)
+        return _judged("complementary", "missing", "not tested", model)
     drop, said = judged_drop(f, fd, model)
     verdict = grade(fd["flops_ratio"] < f["flops_ratio"] and drop <= 0.01)
     if not image_families(model):
         verdict = "not tested"
-    return _row("complementary", f"FastV(0.5)+DyVTE: FLOPs {_pct(fd['flops_ratio'])}, accuracy "
+    return _judged("complementary", f"FastV(0.5)+DyVTE: FLOPs {_pct(fd['flops_ratio'])}, accuracy "
                 f"{_pct(fd['overall'])}; FastV(0.5) alone: {_pct(f['flops_ratio'])}, {_pct(f['overall'])}; "
                 f"change: {said}", verdict, model)
 
@@ -344,7 +345,7 @@ CLAIMS = (rank_claim, nested_claim, greedy_claim, gsearch_claim, sshape_claim, p
 MODEL_FREE = (greedy_claim, tokenpacker_claim, generality_claim)
 
 
-def headline(models=None) -> list[Claim]:
+def headline(models=None) -> list[HeadlineRow]:
     """Every claim, measured and judged on each model of `models` (default: the profile's)."""
     models = models or R.models()
     out = []
@@ -355,12 +356,12 @@ def headline(models=None) -> list[Claim]:
         else:
             rows = {m: check(m) for m in models}
         first = rows[models[0]]
-        out.append(Claim(first.paper, first.claim, first.paper_value, first.chapter,
+        out.append(HeadlineRow(first.paper, first.claim, first.paper_value, first.chapter,
                          {m: (r.measured, r.verdict) for m, r in rows.items()}))
     return out
 
 
-def depth_changes(table: list[Claim], models=None) -> list[Claim]:
+def depth_changes(table: list[HeadlineRow], models=None) -> list[HeadlineRow]:
     """The claims whose verdict differs between the models of `models` (default: the profile's)."""
     models = models or R.models()
     return [c for c in table if len({c.results[m][1] for m in models}) > 1]
