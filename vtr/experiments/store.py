@@ -71,7 +71,8 @@ def find(records: list[dict], **match) -> list[dict]:
 
 
 def save_json(name: str, obj) -> Path:
-    """Save a non-record result (a curve, a matrix) as results/<profile>/<name>.json."""
+    """Save a non-record result (a curve, a matrix) as <name>.json in the results folder
+    (`vtr.paths.results_dir()`: results/<profile>/<full|smoke>/<inputs fingerprint>)."""
     path = results_dir() / f"{name}.json"
     journal.write_atomic(path, json.dumps(obj, indent=1))
     return path
