@@ -315,3 +315,272 @@ def stray_repr_problems(page, where: str) -> list[str]:
                 problems.append(f"{where}: output {i + 1} shows stray output: {m.group(0)!r}")
                 break
     return problems
+
+
+# ------------------------------------------------------------------------------- pages as read
+# Checks of what a reader sees on a page at an ordinary window (the tests use 1400 x 900): tables
+# that fit or are built to scroll, every table captioned and numbered, no raw pandas or Python
+# output, no markup left in the text, counts as integers, no paths of the machine that built the
+# book, images described, one name per method. Each returns a list of problems, empty when clean.
+READING_VIEWPORT = {"width": 1400, "height": 900}
+
+_TABLE_FIT_JS = """
+() => {
+  const article = document.querySelector('article');
+  if (!article) return [];
+  const column = article.clientWidth;   // the content column
+  const out = [];
+  article.querySelectorAll('table').forEach((t, i) => {
+    const width = Math.max(t.scrollWidth, t.getBoundingClientRect().width);
+    if (width <= column + 1) return;   // fits
+    let el = t.parentElement, scroller = null;
+    while (el && el !== article) {
+      const o = getComputedStyle(el).overflowX;
+      if (o === 'auto' || o === 'scroll') { scroller = el; break; }
+      el = el.parentElement;
+    }
+    const first = t.querySelector('tbody tr > :first-child, tr > :first-child');
+    const frozen = first !== null && getComputedStyle(first).position === 'sticky';
+    const fits = scroller !== null && scroller.getBoundingClientRect().width <= column + 1;
+    if (!(fits && frozen)) {
+      const cap = t.querySelector('caption .caption-number');
+      out.push({id: t.id || '', caption: cap ? cap.textContent.trim() : '', n: i + 1,
+                width: Math.round(width), column: Math.round(column),
+                why: !scroller ? 'no scrolling box' : (!fits ? 'its scrolling box overflows too'
+                                                               : 'its first column is not frozen')});
+    }
+  });
+  return out;
+}
+"""
+
+
+def table_fit_problems(page, where: str) -> list[str]:
+    """A table wider than the content column must be designed to scroll: inside a box with
+    overflow-x auto/scroll that fits the column, with a frozen (position: sticky) first column,
+    so that the column naming each row stays in view while the rest scrolls."""
+    out = []
+    for t in page.evaluate(_TABLE_FIT_JS):
+        name = t["caption"] or (f"#{t['id']}" if t["id"] else f"table {t['n']}")
+        out.append(f"{where}: {name} is {t['width']} px wide in a {t['column']} px column "
+                   f"({t['why']})")
+    return out
+
+
+_ALL_TABLES_JS = """
+() => Array.from(document.querySelectorAll('article table')).filter(
+    t => !t.closest('.vtr-artefact-bibtex') && !t.classList.contains('indextable')
+         && !t.closest('table.highlighttable')).map((t, i) => {
+  const cap = t.querySelector(':scope > caption');
+  const num = cap ? cap.querySelector('.caption-number') : null;
+  const text = cap ? cap.querySelector('.caption-text') : null;
+  const head = Array.from(t.querySelectorAll('thead tr:first-child > *')).map(c => c.textContent.trim());
+  const first = Array.from(t.querySelectorAll('tbody tr')).map(r => {
+    const c = r.querySelector(':scope > th, :scope > td');
+    return c ? c.textContent.trim() : '';
+  });
+  return {n: i + 1, id: t.id || '', number: num ? num.textContent.trim() : '',
+          caption: text ? text.textContent.trim() : (cap ? cap.textContent.trim() : ''),
+          in_output: t.closest('div.cell_output') !== null,
+          dataframe: t.classList.contains('dataframe'), head: head, first: first,
+          start: t.textContent.trim().slice(0, 60)};
+})
+"""
+
+
+def _tables(page) -> list[dict]:
+    return page.evaluate(_ALL_TABLES_JS)
+
+
+def _table_name(t: dict) -> str:
+    return t["number"] or (f"#{t['id']}" if t["id"] else f"table {t['n']} ({t['start'][:40]!r})")
+
+
+def uncaptioned_table_problems(page, where: str) -> list[str]:
+    """Every table a reader sees is numbered ("Table N") and captioned, whatever made it."""
+    out = []
+    for t in _tables(page):
+        if not re.fullmatch(r"Table \d+(\.\d+)*", t["number"]):
+            out.append(f"{where}: {_table_name(t)} has no number")
+        elif not t["caption"]:
+            out.append(f"{where}: {_table_name(t)} has no caption")
+    return out
+
+
+def index_column_problems(page, where: str) -> list[str]:
+    """No pandas output in the page: a table of pandas' `dataframe` class, or one whose header
+    starts with an empty cell over a first column 0, 1, ..., N (a DataFrame's default index)."""
+    out = []
+    for t in _tables(page):
+        counting = (len(t["first"]) >= 1 and t["first"] == [str(i) for i in range(len(t["first"]))])
+        blank_corner = bool(t["head"]) and t["head"][0] == ""
+        if t["dataframe"]:
+            out.append(f"{where}: {_table_name(t)} is pandas output (class dataframe)")
+        elif blank_corner and counting:
+            out.append(f"{where}: {_table_name(t)} shows a 0..{len(t['first']) - 1} index column")
+    return out
+
+
+# What the reader reads: the article's rendered text without code (inline code, listings, code
+# cells' sources), math, BibTeX entries and file labels, where identifiers and markup belong.
+_READER_TEXT_JS = """
+() => {
+  const article = document.querySelector('article');
+  if (!article) return {text: '', outputs: []};
+  const skip = 'script, style, code, pre:not(div.cell_output pre), kbd, samp, mjx-container, '
+             + '.MathJax, div.cell_input, .vtr-artefact-bibtex, .vtr-artefact-label, a.vtr-download, '
+             + 'a.headerlink, .vtr-artefact-files';
+  const clone = article.cloneNode(true);
+  clone.querySelectorAll(skip).forEach(el => el.replaceWith(document.createTextNode(' ')));
+  clone.style.position = 'absolute';
+  clone.style.left = '-100000px';
+  clone.style.top = '0';
+  clone.style.width = article.clientWidth + 'px';
+  document.body.appendChild(clone);
+  const text = clone.innerText;
+  clone.remove();
+  const outputs = Array.from(article.querySelectorAll('div.cell_output')).map(o => o.innerText);
+  return {text: text, outputs: outputs};
+}
+"""
+
+
+def reader_text(page) -> str:
+    """The article's text as a reader sees it, code and math left out."""
+    return page.evaluate(_READER_TEXT_JS)["text"]
+
+
+def _page_text_with_outputs(page) -> str:
+    got = page.evaluate(_READER_TEXT_JS)
+    return got["text"] + "\n" + "\n".join(got["outputs"])
+
+
+def _hits(patterns, text: str, where: str, what: str, limit: int = 20) -> list[str]:
+    out = []
+    for pattern in patterns:
+        for m in re.finditer(pattern, text):
+            start, end = max(0, m.start() - 30), min(len(text), m.end() + 30)
+            context = " ".join(text[start:end].split())
+            out.append(f"{where}: {what} {m.group(0)!r} in {context!r}")
+    return sorted(set(out))[:limit] + ([f"{where}: ... and more {what}"] if len(set(out)) > limit else [])
+
+
+# Python's own printing of values: a dict or list literal, a missing value, a float printed to
+# full precision (more than 6 decimals).
+PYTHON_REPRS = (
+    r"\{'[\w .-]+':",                               # a dict literal {'csv': ...
+    r"\[-?\d+(?:\.\d+)?(?:e-?\d+)?, -?\d+(?:\.\d+)?(?:e-?\d+)?",   # a list of numbers [0.93, 1.12]
+    r"\[\s*'[^']*',",                               # a list of strings ['a', ...
+    r"(?<![\w-])(?:NaN|nan|None)(?![\w-])",         # missing values as pandas / Python print them
+    r"(?<![\w.])-?\d+\.\d{7,}",                     # 0.1111111111111111
+)
+
+
+def python_repr_problems(page, where: str) -> list[str]:
+    """No Python reprs where a reader reads (cell outputs, glued text, tables): dict or list
+    literals, NaN / nan / None, floats with more than 6 decimals."""
+    return _hits(PYTHON_REPRS, _page_text_with_outputs(page), where, "Python repr")
+
+
+# Markdown that was not parsed: emphasis, strong or inline-code markers in the rendered text.
+MARKDOWN_MARKERS = (
+    r"(?<![\w*])\*(?![\s*])[^*\n]{1,80}(?<![\s*])\*(?![\w*])",   # *word*
+    r"\*\*",                                                   # ** anywhere
+    r"`[^`\n]{1,80}`",                                         # `code`
+)
+
+
+def markdown_marker_problems(page, where: str) -> list[str]:
+    """No literal markdown markers (`*word*`, `**`, backticks) in the rendered text outside code."""
+    return _hits(MARKDOWN_MARKERS, reader_text(page), where, "markdown marker")
+
+
+# A count printed as a float: "144.0 vision tokens" in a sentence, "batch 16.0" in a table row
+# (its cells read across, tab-separated). A signed value ("+0.0 points") is a difference, not a count.
+COUNT_NOUNS = (r"(?:tokens?|questions?|layers?|images?|samples?|GPUs?|gpus?|heads?|seeds?|steps?|runs?|"
+               r"rows?|patches|answers?)")
+COUNT_LABELS = r"(?:batch(?: size)?|n_\w+|GPUs|gpus|seeds|" + COUNT_NOUNS + r")"
+FLOAT_COUNTS = (
+    r"(?<![\w.+-])\d+\.0 (?:[A-Za-z-]+ )?" + COUNT_NOUNS + r"(?![\w-])",   # 144.0 vision tokens
+    r"(?<![\w-])" + COUNT_LABELS + r"\t+\d+\.0(?![\d%])",            # batch<tab>16.0
+)
+
+
+def float_count_problems(page, where: str) -> list[str]:
+    """No integer printed as a float: "144.0 vision tokens", "batch 16.0"."""
+    return _hits(FLOAT_COUNTS, _page_text_with_outputs(page), where, "count printed as a float")
+
+
+ABSOLUTE_PATHS = (r"(?<![\w.~-])/(?:tmp|work|home|root)/[^\s'\"]*",)
+
+
+def absolute_path_problems(page, where: str) -> list[str]:
+    """No absolute path of the machine that built the book (/tmp/, /work/, /home/, /root/) in the
+    page's text, code cells' outputs included."""
+    text = page.evaluate("() => { const a = document.querySelector('article');"
+                         " return a ? a.innerText : ''; }")
+    outputs = page.evaluate(_READER_TEXT_JS)["outputs"]
+    return _hits(ABSOLUTE_PATHS, text + "\n" + "\n".join(outputs), where, "absolute path")
+
+
+_IMAGES_JS = """
+() => Array.from(document.querySelectorAll('article img')).map(
+    img => ({src: img.getAttribute('src') || '', alt: img.getAttribute('alt')}))
+"""
+
+
+def image_alt_problems(page, where: str) -> list[str]:
+    """Every image has alt text that describes it: not missing, not empty, not a file name (the
+    hashed names myst-nb gives glued figures, or the image's own file name)."""
+    out = []
+    for img in page.evaluate(_IMAGES_JS):
+        alt = (img["alt"] or "").strip()
+        base = img["src"].rsplit("/", 1)[-1]
+        if not alt:
+            out.append(f"{where}: image {base} has no alt text")
+        elif (alt.rsplit("/", 1)[-1] == base or re.fullmatch(r"[\w./-]*[0-9a-f]{16,}\.\w+", alt)
+              or re.fullmatch(r"[\w./-]+\.(?:png|svg|jpe?g|gif)", alt)):
+            out.append(f"{where}: image {base} has a file name as alt text ({alt[:60]!r})")
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _method_names() -> tuple[tuple[str, str], ...]:
+    """(code name, display name) of the methods whose code name a reader must not see: those that
+    differ from their display name and are not ordinary English words."""
+    import sys
+
+    sys.path.insert(0, str(REPO))
+    from vtr.catalogue import METHODS
+
+    english = {"full", "random", "uniform", "pool", "downsample"}
+    return tuple((m.name, m.display) for m in METHODS
+                 if m.name != m.display and m.name not in english)
+
+
+# Other names the field uses for a method the book calls by its catalogue name.
+METHOD_ALIASES = {"PyramidDrop": (r"PDrop", r"P-Drop", r"Pdrop")}
+
+
+def method_name_problems(page, where: str) -> list[str]:
+    """One name per method: no code name of vtr/catalogue.py ("prumerge_plus", "psigmoid") in the
+    text outside code, and no other spelling of a display name (PDrop for PyramidDrop)."""
+    text = reader_text(page)
+    patterns = [rf"(?<![\w-]){re.escape(name)}(?![\w-])" for name, _ in _method_names()]
+    patterns += [rf"(?<![\w-]){alias}(?![\w-])" for aliases in METHOD_ALIASES.values()
+                 for alias in aliases]
+    return _hits(patterns, text, where, "method name")
+
+
+# name -> check, for the tests and for a report of a whole site
+READING_CHECKS = {
+    "table-fit": table_fit_problems,
+    "table-caption": uncaptioned_table_problems,
+    "index-column": index_column_problems,
+    "python-repr": python_repr_problems,
+    "markdown": markdown_marker_problems,
+    "float-count": float_count_problems,
+    "absolute-path": absolute_path_problems,
+    "image-alt": image_alt_problems,
+    "method-name": method_name_problems,
+}
