@@ -104,18 +104,34 @@ TABLE_MIME = "application/vnd.vtr.table+json"
 
 def _cell_text(value, fmt) -> str:
     import math
+    import numbers
 
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, numbers.Number) for v in value):
+        # a range such as a speedup's [lo, hi]: "1.41-1.57", never Python's list
+        return "-".join(_cell_text(v, fmt if fmt is not None else "{:.3g}") for v in value)
     if fmt is None:
         return str(value)
     return fmt(value) if callable(fmt) else fmt.format(value)
 
 
+# The column that names a table's rows: shown first (the book freezes a wide table's first
+# column while the others scroll), its method names as readers know them (vtr/catalogue.py).
+KEY_COLUMN = "method"
+
+
+def _method_text(value) -> str:
+    from ..catalogue import display
+
+    return display(value) if isinstance(value, str) else str(value)
+
+
 def table_payload(df, label: str, caption: str | None = None, *, formats=None,
                   float_format="{:.3f}") -> dict:
     """What save_table glues: the table's label, caption, column names, and every cell as the
-    text to show (columns of numbers are marked for right alignment)."""
+    text to show (columns of numbers are marked for right alignment). A `method` column comes
+    first and shows display names; a cell holding a list of numbers shows as a range."""
     import numbers
 
     import pandas as pd
@@ -124,17 +140,23 @@ def table_payload(df, label: str, caption: str | None = None, *, formats=None,
     unknown = sorted(set(formats) - {str(c) for c in df.columns})
     if unknown:
         raise ValueError(f"table {label!r}: formats for unknown columns {unknown}")
+    names = [str(c) for c in df.columns]
+    if KEY_COLUMN in names:
+        df = df[[KEY_COLUMN] + [c for c in df.columns if str(c) != KEY_COLUMN]]
     columns, cells, numeric = [], [], []
     for name in df.columns:
         col = df[name]
         is_num = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
         fmt = formats.get(str(name))
+        if fmt is None and str(name) == KEY_COLUMN:
+            fmt = _method_text
         if fmt is None and pd.api.types.is_float_dtype(col):
             fmt = float_format
         columns.append(str(name))
         numeric.append(bool(is_num))
         # a format string applies to the numbers of a column (a text cell stays as it is)
-        cells.append([_cell_text(v, fmt if callable(fmt) or isinstance(v, numbers.Number) else None)
+        cells.append([_cell_text(v, fmt if callable(fmt) or isinstance(v, (numbers.Number, list, tuple))
+                                 else None)
                       for v in col.tolist()])
     rows = [list(r) for r in zip(*cells)] if cells else []
     return {"label": label, "caption": caption or "", "columns": columns, "numeric": numeric,
