@@ -34,7 +34,7 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", K
             return solve_keep_after(info, k_layer, budget, kind)
         except PlanError:
             continue
-    raise PlanError(f"FastV cannot meet budget {budget} ({kind})")
+    raise PlanError(f"FastV cannot meet budget {budget:.4g} ({kind})")
 
 
 @register("fastv")

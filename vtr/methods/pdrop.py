@@ -69,9 +69,9 @@ def solve_lambda(info: ModelInfo, budget: float, kind: str = "keep",
     if info.cost(plan_at(1.0), kind) <= budget + _EPS:
         return 1.0, plan_at(1.0)
     if info.cost(plan_at(0.0), kind) > budget + _EPS:
-        raise PlanError(f"PyramidDrop cannot meet budget {budget} ({kind}): even dropping every vision token "
-                        f"at the first boundary (layer {layers[0] if layers else 0}) costs "
-                        f"{info.cost(plan_at(0.0), kind):.4g}; pass earlier layers=")
+        raise PlanError(f"PyramidDrop cannot meet budget {budget:.4g} ({kind}): even dropping every vision "
+                        f"token at the first boundary (layer {layers[0] if layers else 0}) costs "
+                        f"{info.cost(plan_at(0.0), kind):.4g}; it needs earlier stage boundaries (layers)")
     lo, hi = 0.0, 1.0
     for _ in range(iters):
         mid = (lo + hi) / 2

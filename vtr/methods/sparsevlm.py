@@ -114,8 +114,8 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep",
         return plan_at(1.0)
     check_budget(budget), check_budget_kind(kind)
     if info.cost(plan_at(0.0), kind) > budget + _EPS:
-        raise PlanError(f"SparseVLM cannot meet budget {budget} ({kind}): keeping every token before layer "
-                        f"{layers[0]} and none after costs {info.cost(plan_at(0.0), kind):.4g}")
+        raise PlanError(f"SparseVLM cannot meet budget {budget:.4g} ({kind}): keeping every token before "
+                        f"layer {layers[0]} and none after costs {info.cost(plan_at(0.0), kind):.4g}")
     lo, hi = 0.0, 1.0
     while info.cost(plan_at(hi), kind) <= budget + _EPS:
         if plan_at(hi).keep == Plan.full(info.n_layers, info.n_vision).keep or hi > 1e9:

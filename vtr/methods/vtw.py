@@ -78,7 +78,7 @@ def plan_for(info: ModelInfo, budget: float | None = None, kind: str = "keep", K
         plan = Plan.drop_at(L, n, k, 0)
         if info.cost(plan, kind) <= budget + _EPS:
             return plan
-    raise PlanError(f"VTW cannot meet budget {budget} ({kind}): withdrawing every vision token "
+    raise PlanError(f"VTW cannot meet budget {budget:.4g} ({kind}): withdrawing every vision token "
                     f"before layer 0 costs {info.cost(Plan.drop_at(L, n, 0, 0), kind):.4g}")
 
 
