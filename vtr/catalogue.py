@@ -66,3 +66,10 @@ REGISTERED = tuple(m.name for m in METHODS if m.side not in ("reference", "searc
 def display(name: str) -> str:
     """The name readers see for the method `name` (unknown names are returned as they are)."""
     return BY_NAME[name].display if name in BY_NAME else name
+
+
+def display_label(text: str) -> str:
+    """A label that starts with a method's name ("fastv 0.125", a plan at a budget) with that name
+    as readers see it ("FastV 0.125"); other text is returned as it is."""
+    head, sep, rest = str(text).partition(" ")
+    return display(head) + sep + rest if head in BY_NAME else str(text)

@@ -119,19 +119,22 @@ def _cell_text(value, fmt) -> str:
 # The column that names a table's rows: shown first (the book freezes a wide table's first
 # column while the others scroll), its method names as readers know them (vtr/catalogue.py).
 KEY_COLUMN = "method"
+# columns whose cells start with a method's code name ("fastv 0.125": a plan at a budget)
+NAMED_COLUMNS = (KEY_COLUMN, "plan")
 
 
 def _method_text(value) -> str:
-    from ..catalogue import display
+    from ..catalogue import display_label
 
-    return display(value) if isinstance(value, str) else str(value)
+    return display_label(value) if isinstance(value, str) else str(value)
 
 
 def table_payload(df, label: str, caption: str | None = None, *, formats=None,
                   float_format="{:.3f}") -> dict:
     """What save_table glues: the table's label, caption, column names, and every cell as the
     text to show (columns of numbers are marked for right alignment). A `method` column comes
-    first and shows display names; a cell holding a list of numbers shows as a range."""
+    first; it and a `plan` column show display names; a cell holding a list of numbers shows as a
+    range."""
     import numbers
 
     import pandas as pd
@@ -148,7 +151,7 @@ def table_payload(df, label: str, caption: str | None = None, *, formats=None,
         col = df[name]
         is_num = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
         fmt = formats.get(str(name))
-        if fmt is None and str(name) == KEY_COLUMN:
+        if fmt is None and str(name) in NAMED_COLUMNS:
             fmt = _method_text
         if fmt is None and pd.api.types.is_float_dtype(col):
             fmt = float_format
