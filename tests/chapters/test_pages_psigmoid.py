@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from vtr import analysis
+from vtr.catalogue import display
 from vtr.chapters.definitions import LLAVA_VISION_TOKENS
 from vtr.chapters.pages import psigmoid as page
 
@@ -83,7 +84,7 @@ def test_best_and_shares_read_the_layout():
     facts = page.facts(data)
     small = [r for r in data["recs"]["small"] if r.get("budget") == 0.125]
     top = max(small, key=lambda r: (r["overall"] + r["overall"] / 2) / 2)
-    assert facts["ps-best-0.125"] == top["method"]
+    assert facts["ps-best-0.125"] == display(top["method"])
     assert facts["ps-best-avg-0.125"] == pytest.approx(100 * (top["overall"] + top["overall"] / 2) / 2)
     assert facts["ps-fastv-avg-0.125"] == pytest.approx(100 * 0.75 * next(r["overall"] for r in small
                                                                           if r["method"] == "fastv"))
@@ -127,10 +128,10 @@ def test_field_facts():
     errors = {(m, way, r["method"], r["field"]) for m in data["models"] for way in page.WAYS
               for r in data["field"][m][way] if "error" in r}
     assert facts["field-n-skipped"] == len(errors)
-    assert facts["field-best-keep"] == "tome"  # the only method that ran at the lowest budget
+    assert facts["field-best-keep"] == "ToMe"  # the only method that ran at the lowest budget
     assert facts["field-best-matched"] == "none"  # no P-Sigmoid plan to match on the first model
     text = facts["field-shallow"]
-    assert f"{1 / 4:.3f}" in text and "Of the 1 that run" in text and "1 (tome)" in text
+    assert f"{1 / 4:.3f}" in text and "Of the 1 that run" in text and "1 (ToMe)" in text
     data["field"]["small"]["targets"][str(FIELD[-1])] = 0.2
     assert "every budget had a P-Sigmoid plan" in page.facts(data)["field-shallow"]
 
@@ -155,3 +156,13 @@ def test_facts_on_one_model_show_it_in_both_columns():
     facts = page.facts(synthetic(models=("only",), depth=(4,)))
     assert facts["ps-best-0.5"] == facts["ps-best-0.5-deep"]
     assert facts["ps-fastv-diff0.25"] == facts["ps-fastv-diff0.25-deep"]
+
+
+def test_rows_that_could_not_run_form_a_table():
+    data = synthetic()
+    table = page.skipped_table(data["recs"], {"small": 4, "deep": 8})
+    assert table.to_dict("records") == [{"testbed": "8 layers", "method": "prumerge", "budget": 0.5,
+                                         "why it could not run": "infeasible"}]
+    field = page.field_skipped_table(data["field"], {"small": 4, "deep": 8})
+    assert len(field) == len(page.field_skipped(data["field"], {"small": 4, "deep": 8}))
+    assert list(field.columns) == ["testbed", "budgets as", "method", "budget", "why it could not run"]

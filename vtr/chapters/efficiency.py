@@ -23,6 +23,20 @@ PAPER_SPEED = "paper_speed/paper_speed.json"  # under data/: what `vtr bench pap
 STRATEGY_NAMES = {"vtr": "vtr engine (SDPA)", "fastv_eager": "FastV's code (eager)",
                   "rerun_hook": "hook re-running layer K-1"}
 
+# the measurement records' fields as a table's readers read them (`readable`)
+COLUMN_NAMES = {"keep": "keep rate", "image_size": "image size (px)", "n_vision": "vision tokens",
+                "flops_ratio": "FLOPs ratio", "speedup_range": "speedup range",
+                "kv_bytes_ratio": "KV bytes ratio", "prefill_ms_unpruned": "prefill ms, unpruned",
+                "prefill_ms": "prefill ms, pruned"}
+
+
+def readable(df: pd.DataFrame, first: str | None = None) -> pd.DataFrame:
+    """`df` for a book table: record fields renamed (`COLUMN_NAMES`, any other snake_case name with
+    spaces) and the column `first` (the one naming each row) moved to the front."""
+    if first is not None:
+        df = df[[first] + [c for c in df.columns if c != first]]
+    return df.rename(columns=lambda c: COLUMN_NAMES.get(c, str(c).replace("_", " ")))
+
 
 def published_strategies() -> dict:
     """{model label: `vtr.published.compare` result} on the profile's first model ("testbed" on the

@@ -47,3 +47,27 @@ def notice_figure(what: str):
     fig = plt.figure(figsize=(7, 0.8))
     fig.text(0.5, 0.5, testbed_only(what).strip("*"), ha="center", va="center", style="italic", wrap=True)
     return fig
+
+
+REASON = "why it could not run"
+
+
+def not_run_table(rows: list[dict]):
+    """The rows a chapter's tables leave empty, one per entry of `rows` (dicts: testbed, method,
+    budget, any other column, and REASON, the message of the method's PlanError), as a table for
+    `save_table` (method names are shown by their display names there)."""
+    import pandas as pd
+
+    columns = list(dict.fromkeys(k for r in rows for k in r)) or ["testbed", "method", "budget", REASON]
+    if not rows:  # a table still shows, saying so
+        rows = [{"testbed": "every testbed", "method": "", "budget": None,
+                 REASON: "every plan could be made"}]
+    return pd.DataFrame(rows, columns=columns).drop_duplicates().reset_index(drop=True)
+
+
+def split_not_run(line: str) -> dict:
+    """A plan that could not be made, as the runs record it ("<method> at <budget>: <reason>"), as
+    a row of `not_run_table`."""
+    head, _, reason = line.partition(": ")
+    method, _, budget = head.rpartition(" at ")
+    return {"method": method, "budget": float(budget), REASON: reason}

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ... import analysis
+from ...catalogue import display
 from .. import tables
 from ..definitions import LLAVA_VISION_TOKENS
 from .gsearch import label_column, labels, pair
@@ -20,6 +21,8 @@ MARKDOWN = ("profile-note", "field-shallow", "psigmoid-headline")  # facts glued
 INTERVAL_METHODS = ("psigmoid", "fastv", "pdrop", "random")  # the bootstrap figure's methods
 SHARE_METHODS = ("prumerge", "prumerge_plus", "visionzip", "tome")  # encoder-side: share of unpruned
 WAYS = ("keep", "matched")
+# how each way sets the field's budgets, in the words of the tables' captions
+FIELD_WAYS = {"keep": "mean keep rate", "matched": "matched decoder FLOPs"}
 NAN_CI = {"mean": float("nan"), "lo": float("nan"), "hi": float("nan")}
 
 
@@ -44,6 +47,14 @@ def skipped(recs: dict, label: dict) -> list[str]:
     """One line per method record that could not run (its `error`), by model."""
     return [f"{layers_text(label[m])}: {r['method']} at {r['budget']}: {r['error']}"
             for m in recs for r in recs[m] if "error" in r]
+
+
+def skipped_table(recs: dict, label: dict):
+    """The method records that could not run (their `error`), by testbed, as a table."""
+    from . import REASON, not_run_table
+
+    return not_run_table([{"testbed": layers_text(label[m]), "method": r["method"], "budget": r["budget"],
+                           REASON: r["error"]} for m in recs for r in recs[m] if "error" in r])
 
 
 def best(layout: pd.DataFrame, group: str) -> tuple[str, float, float]:
@@ -78,6 +89,17 @@ def field_skipped(field: dict, label: dict) -> list[str]:
                    for m in field for way in WAYS for r in field[m][way] if "error" in r})
 
 
+def field_skipped_table(field: dict, label: dict):
+    """The field tables' records that could not run, once each, as a table."""
+    from . import REASON, not_run_table
+
+    return not_run_table(sorted(
+        ({"testbed": layers_text(label[m]), "budgets as": FIELD_WAYS.get(way, way), "method": r["method"],
+          "budget": r["field"], REASON: r["error"]}
+         for m in field for way in WAYS for r in field[m][way] if "error" in r),
+        key=lambda row: (row["testbed"], row["budgets as"], row["budget"], row["method"])))
+
+
 def targets_table(field: dict, label: dict) -> pd.DataFrame:
     """The decoder FLOPs each matched-FLOPs row group is set to (P-Sigmoid's plan at that keep rate)."""
     return pd.DataFrame([{"testbed": layers_text(label[m]),
@@ -92,11 +114,11 @@ def field_shallow(field: dict, n_layers: int, lowest: float) -> str:
     if field["targets"][str(lowest)] is not None:
         return "On the 8-layer testbed every budget had a P-Sigmoid plan to match."
     rows = [r for r in field["keep"] if r.get("field") == lowest]
-    failed = [r["method"] for r in rows if "error" in r]
+    failed = [display(r["method"]) for r in rows if "error" in r]
     ran = [r for r in rows if "error" not in r]
     whole = next(r for r in field["keep"] if r["method"] == "full")["vision_per_layer"][0]
     # the methods that ran there reduce the tokens before layer 0 (fewer than the image's tokens in layer 0)
-    early = [r["method"] for r in ran if r["vision_per_layer"][0] < whole]
+    early = [display(r["method"]) for r in ran if r["vision_per_layer"][0] < whole]
     return (f"On the 8-layer testbed, layer 0 kept whole already spends a mean keep rate of "
             f"{1 / n_layers:.3f}, more than {lowest:.3f}: the methods that keep it whole "
             f"({', '.join(failed)}) cannot meet that budget there, and its matched-FLOPs group is empty. "
@@ -186,14 +208,14 @@ def facts(data: dict, laid: dict | None = None) -> dict:
     out = {"profile-note": data["profile_note"],
            "ps-max-evaluations": max(r["evaluations"] for m in data["models"]
                                      for r in data["ps"][m].values()),
-           "ps-n-vision": recs[first][0]["vision_per_layer"][0]}
+           "ps-n-vision": round(recs[first][0]["vision_per_layer"][0])}
     fastv = next(r for r in recs[deep] if r["method"] == "fastv" and r["budget"] == 0.125)
     out["ps-deep-fastv-k"] = round(fastv["vision_per_layer"][1]) if "error" not in fastv else "none"
     for m, tag in ((first, ""), (deep, "-deep")):
         layout = laid["methods"][m]
         for b in data["budgets"]:
             name, value, fastv_avg = best(layout, f"{b:g}")
-            out.update({f"ps-best-{b}{tag}": name, f"ps-best-avg-{b}{tag}": value,
+            out.update({f"ps-best-{b}{tag}": display(name), f"ps-best-avg-{b}{tag}": value,
                         f"ps-fastv-avg-{b}{tag}": fastv_avg})
         for name in SHARE_METHODS:
             out[f"ps-{name}-share-0.5{tag}"] = share(layout, "0.5", name)
@@ -203,7 +225,7 @@ def facts(data: dict, laid: dict | None = None) -> dict:
         for way in WAYS:
             group = field_label(way, lambda *a: None)({"field": lowest})[0]
             name, value, _ = best(laid["field"][(m, way)], group)
-            out[f"field-best-{way}{tag}"] = name
+            out[f"field-best-{way}{tag}"] = display(name)
             out[f"field-best-avg-{way}{tag}"] = value
     out.update({"field-n-tokens": round(lowest * LLAVA_VISION_TOKENS),
                 "field-n-skipped": len(field_skipped(data["field"], label)),
