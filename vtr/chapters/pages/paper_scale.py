@@ -60,10 +60,31 @@ def models_note(models: dict[str, ps.Model], skipped: dict[str, str], testbed: b
     return out + "".join(f" *`{n}` is not estimated: {why}.*" for n, why in skipped.items())
 
 
+# the GPU's fields (`vtr.chapters.paper_scale.GPU`) as the page names them
+ASSUMPTION_NAMES = {"peak_tflops": "peak TFLOP/s (bf16)", "hbm_tbps": "memory bandwidth (TB/s)",
+                    "utilisation": "sustained fraction of both peaks", "batch": "batch",
+                    "n_gpus": "GPUs (data parallel)"}
+
+
 def assumptions(gpu: ps.GPU, work: ps.Workload) -> pd.DataFrame:
-    """Every assumption of the estimate, as the page lists it."""
+    """Every assumption of the estimate, as the page lists it (values as written: a count as an
+    integer, never 16.0)."""
     values = {**vars(gpu), "answer tokens": work.answer_tokens, "validation questions": work.val_questions}
-    return pd.DataFrame([{"assumption": k, "value": v} for k, v in values.items()])
+    return pd.DataFrame([{"assumption": ASSUMPTION_NAMES.get(k, k.replace("_", " ")), "value": f"{v:g}"}
+                         for k, v in values.items()])
+
+
+def check_message(profile) -> str:
+    """What `profile.check()` reports (its first 600 characters), the profile's file named
+    relative to the repository; "" when every path exists."""
+    from ...experiments.profiles import ProfileError
+    from ...paths import REPO
+
+    try:
+        profile.check()
+    except ProfileError as err:
+        return str(err).replace(f"{REPO}/", "")[:600]
+    return ""
 
 
 def per_sample(plan: Plan, model: ps.Model, gpu: ps.GPU, work: ps.Workload) -> dict:
@@ -195,6 +216,6 @@ def implemented_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
                             for name, mod in MODULES.items()])
     families = pd.DataFrame([{"transformers class": cls, "engine family": a.family,
                               "position ids": "3-D M-RoPE" if a.mrope else "1-D RoPE",
-                              "CLS token (encoder-side methods)": a.cls_token}
+                              "CLS token (encoder-side methods)": "yes" if a.cls_token else "no"}
                              for cls, a in ADAPTERS.items()])
     return readers, families
