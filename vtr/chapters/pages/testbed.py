@@ -152,22 +152,22 @@ def recipe_facts(meta: dict) -> dict:
     if recipe.get("caption_steps"):
         caption = (f"Before those, the stage opens with {recipe['caption_steps']} steps of captioning, "
                    "as LLaVA's alignment stage trains on image-caption pairs: after "
-                   "`what is there ? assistant:` the model names every object's colour, shape and quadrant "
-                   "in reading order, then the word (`Recipe.caption_steps`, `tasks.caption`; loss on every "
-                   "caption word).")
+                   "\u201cwhat is there ? assistant:\u201d the model names every object's colour, shape and "
+                   "quadrant in reading order, then the word (Recipe.caption_steps, tasks.caption; loss on "
+                   "every caption word).")
     else:
-        caption = "There is no captioning phase (`Recipe.caption_steps` is 0)."
+        caption = "There is no captioning phase (Recipe.caption_steps is 0)."
     every = recipe.get("caption_every", 0)
     if every:
         caption += (f" After that, captioning goes on through the stage: every {every}th step is a "
-                    f"captioning step instead of a question step (`Recipe.caption_every`), so "
+                    f"captioning step instead of a question step (Recipe.caption_every), so "
                     f"{recipe['lm_steps'] // every} of the stage's {recipe['lm_steps']} steps are captions.")
     return {
         "rc-batch": recipe["batch"], "rc-turns": recipe["max_turns"], "rc-stage1": recipe["lm_steps"],
         "rc-stage2": recipe["tune_steps"], "rc-aux-floor": recipe["aux_floor"],
         "rc-main-start": recipe["main_start"], "rc-curriculum": recipe["curriculum"],
         "rc-scenes": (f"each drawn from a fixed set of {recipe['scene_pool']} training scenes, like a "
-                      "finite instruction set seen for several epochs (`Recipe.scene_pool`), with new "
+                      "finite instruction set seen for several epochs (Recipe.scene_pool), with new "
                       "questions each time") if recipe.get("scene_pool") else
                      "each a freshly generated scene",
         "rc-caption": caption,
@@ -190,6 +190,13 @@ def lift_table(ta: dict) -> pd.DataFrame:
     table = lift.unstack("layer").round(2)
     table.columns = [f"{q} L{layer}" for q, layer in table.columns]
     return table
+
+
+def lift_rows(ta: dict) -> pd.DataFrame:
+    """`lift_table` with a row per query and layer ("last L0", ...) and a column per region."""
+    rows = lift_table(ta).T
+    rows.index.name = "query, layer"
+    return rows
 
 
 def attention_facts(ta: dict | None, unavailable: str = "") -> dict:
