@@ -47,3 +47,18 @@ def facts(df: pd.DataFrame, layers: range, every: int) -> dict:
     return {"book-check-table-step": layers.step * every,
             "book-check-k0-r25": float(at[(0, "0.25")]),
             "book-check-k16-r0": float(at[(16, "0.00")])}
+
+
+def shown(path) -> str:
+    """A path as the page prints it: relative to the repository (the page never shows where the
+    building machine keeps its checkout); a path outside it by its last two parts."""
+    import os
+    from pathlib import Path
+
+    from ...paths import REPO
+
+    path = Path(os.path.abspath(path))  # symlinks kept: the venv's python is .venv/bin/python
+    try:
+        return path.relative_to(Path(os.path.abspath(REPO))).as_posix() or "."
+    except ValueError:
+        return ".../" + "/".join(path.parts[-2:])
