@@ -157,9 +157,30 @@ def _smoke() -> bool:
     return os.environ.get("VTR_SMOKE", "") not in ("", "0")
 
 
+EXEC_TABLE_CLASS = "vtr-exec-table"
+
+
+class MarkExecTable(SphinxPostTransform):
+    """Puts myst-nb's `{nb-exec-table}` in a container of class `vtr-exec-table`. The table is built
+    when the page is written, after Sphinx has numbered the book's tables, so it cannot have a
+    number (a caption without one makes Sphinx warn); the browser checks know it by this class and
+    the page introduces it in its prose."""
+
+    default_priority = 7  # before myst-nb's ExecutionStatsPostTransform (8) replaces the placeholder
+
+    def run(self, **kwargs) -> None:
+        from myst_nb.ext.execution_tables import ExecutionStatsNode
+
+        for node in list(self.document.findall(ExecutionStatsNode)):
+            box = nodes.container(classes=[EXEC_TABLE_CLASS])
+            node.replace_self(box)
+            box += node
+
+
 def setup(app):
     app.setup_extension("myst_nb")
     app.add_post_transform(CollapseCodeCells)
+    app.add_post_transform(MarkExecTable)
     # before sphinx-book-theme builds its header buttons (priority 501)
     app.connect("html-page-context", _offer_notebook, priority=400)
     app.connect("builder-inited", _build_started)

@@ -370,7 +370,7 @@ def table_fit_problems(page, where: str) -> list[str]:
 _ALL_TABLES_JS = """
 () => Array.from(document.querySelectorAll('article table')).filter(
     t => !t.closest('.vtr-artefact-bibtex') && !t.classList.contains('indextable')
-         && !t.closest('table.highlighttable')).map((t, i) => {
+         && !t.closest('table.highlighttable') && !t.closest(EXEMPT)).map((t, i) => {
   const cap = t.querySelector(':scope > caption');
   const num = cap ? cap.querySelector('.caption-number') : null;
   const text = cap ? cap.querySelector('.caption-text') : null;
@@ -388,8 +388,16 @@ _ALL_TABLES_JS = """
 """
 
 
+# Tables a reader sees that cannot carry a number, each with the reason (selector -> reason):
+UNNUMBERED_TABLES = {
+    # book/_ext/vtr_notebooks.py: built when the page is written, after Sphinx numbered the tables
+    ".vtr-exec-table": "myst-nb's execution report (chapter 0), introduced by the page's prose",
+}
+
+
 def _tables(page) -> list[dict]:
-    return page.evaluate(_ALL_TABLES_JS)
+    exempt = ", ".join(UNNUMBERED_TABLES) or ":not(*)"
+    return page.evaluate(_ALL_TABLES_JS.replace("EXEMPT", repr(exempt)))
 
 
 def _table_name(t: dict) -> str:
