@@ -96,7 +96,7 @@ def _pct(x: float) -> str:
 
 
 def _points(ci: dict) -> str:
-    return f"{100 * ci['mean']:+.1f} points [{100 * ci['lo']:+.1f}, {100 * ci['hi']:+.1f}]"
+    return f"{100 * ci['mean']:+.1f} points ({100 * ci['lo']:+.1f} to {100 * ci['hi']:+.1f})"
 
 
 def image_families(model: str = "testbed") -> list[str]:
