@@ -117,7 +117,14 @@ def test_facts_glue_every_key_the_page_references(monkeypatch):
             | set(re.findall(r"```\{glue:\w+\} ([\w-]+)", page)))
     assert refs == set(out) and set(intro.MARKDOWN) <= set(out)
     assert out["profile-note"] == "NOTE" and out["n-claims"] == len(VERDICTS)
-    assert out["headline-table"] == intro.headline_md(table(models), models, {m: f"`{m}`" for m in models})
+    assert out["headline-table"] == intro.headline_block(table(models), models, {m: f"`{m}`" for m in models})
+    block = out["headline-table"].splitlines()
+    assert block[0].startswith("```{table} ") and block[1] == f":name: {intro.HEADLINE_LABEL}"
+    assert block[-1] == "```" and "\n".join(block[3:-1]) == intro.headline_md(
+        table(models), models, {m: f"`{m}`" for m in models})
+    frame = intro.headline_frame(table(models), models, {m: m for m in models})
+    assert list(frame.columns[:4]) == ["paper", "claim", "chapter", "paper's number"]
+    assert len(frame) == len(VERDICTS) and f"{models[0]}: verdict" in frame.columns
 
 
 def test_gpu_hours_are_shown_on_a_benchmark_profile_only(tmp_path, monkeypatch):

@@ -61,6 +61,38 @@ def headline_md(table: list, models: list, labels: dict) -> str:
     return "\n".join(md)
 
 
+HEADLINE_LABEL = "tab-headline"
+HEADLINE_CAPTION = ("The papers' claims: each paper's number beside what each testbed measured and the "
+                    "verdict of the claim's rule.")
+
+
+def headline_block(table: list, models: list, labels: dict) -> str:
+    """The headline table as a numbered, captioned MyST table (label `HEADLINE_LABEL`)."""
+    return (f"```{{table}} {HEADLINE_CAPTION}\n:name: {HEADLINE_LABEL}\n\n"
+            + headline_md(table, models, labels) + "\n```")
+
+
+def headline_frame(table: list, models: list, labels: dict):
+    """The headline table's values, for its CSV: paper, claim, chapter, the paper's number, then a
+    measurement and a verdict column per model."""
+    import pandas as pd
+
+    return pd.DataFrame([{"paper": c.paper, "claim": c.claim, "chapter": c.chapter,
+                          "paper's number": c.paper_value,
+                          **{f"{labels[m]}: {what}": c.results[m][i] for m in models
+                             for i, what in enumerate(("measurement", "verdict"))}} for c in table])
+
+
+def save_headline() -> None:
+    """Write the headline table's CSV (`save_table`; the page shows the table as MyST)."""
+    from .. import claims, runs
+    from ..figures import save_table
+
+    models = runs.models()
+    labels = {m: label(m, runs.n_layers(m), runs.is_testbed()).strip("`") for m in models}
+    save_table(headline_frame(claims.headline(models), models, labels), HEADLINE_LABEL, glue=False)
+
+
 def verdict_counts(table: list, models: list) -> dict:
     """{model: {verdict: how many claims got it}} for every verdict of `VERDICTS`."""
     counts = {m: Counter(c.results[m][1] for c in table) for m in models}
@@ -111,7 +143,7 @@ def facts() -> dict:
     _, val = runners.get("val")
     out["definitions-box"] = definitions.box(len(val), len(test), runner.n_vision)
     table = claims.headline(models)
-    out["headline-table"] = headline_md(table, models, {m: label(m, depths[m], testbed) for m in models})
+    out["headline-table"] = headline_block(table, models, {m: label(m, depths[m], testbed) for m in models})
     out["n-claims"] = len(table)
     out["headline-counts"] = counts_md(table, models, {m: place(m, depths[m], testbed) for m in models})
     out["depth-summary"] = changed_md(table, models, testbed, depths)
