@@ -10,7 +10,8 @@ caption and kind. After reading:
   <html>/figures/, and a missing one is a warning (so an error under -W);
 - the `vtr-artefacts` directive is replaced, when its page is written, by one entry per artefact in
   book order: its number ("Figure 3", a link to it), label, caption, download links and a BibTeX
-  entry.
+  entry;
+- a figure's image without alt text of its own gets its caption's first sentence as alt text.
 """
 from __future__ import annotations
 
@@ -92,6 +93,24 @@ def _first_sentence(text: str) -> str:
         elif not in_math and ch in ".!?" and text[i + 1:i + 2] == " " and text[i + 2:i + 3].isupper():
             return text[:i]
     return text.rstrip(".")
+
+
+_FILE_NAME = re.compile(r"[\w./-]+\.(?:png|svg|jpe?g|gif)")
+
+
+def _describe_images(app, doctree, docname) -> None:
+    """A figure's image is described by the figure's caption (its first sentence) when it has no alt
+    text of its own: myst-nb leaves a glued figure's image without one, and the HTML writer then
+    falls back to its hashed file name, which tells a screen reader nothing."""
+    for figure in doctree.findall(nodes.figure):
+        caption = _caption_node(figure)
+        if caption is None:
+            continue
+        text = _first_sentence(caption.astext())
+        for image in figure.findall(nodes.image):
+            alt = image.get("alt", "")
+            if text and (not alt or alt == image.get("uri") or _FILE_NAME.fullmatch(alt)):
+                image["alt"] = text
 
 
 def _collect(app, doctree) -> None:
@@ -316,6 +335,7 @@ def setup(app):
     app.add_node(ArtefactsNode)
     app.add_directive("vtr-artefacts", ArtefactsDirective)
     app.connect("doctree-read", _collect)
+    app.connect("doctree-resolved", _describe_images)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("env-check-consistency", _copy_files)
