@@ -432,10 +432,11 @@ def index_column_problems(page, where: str) -> list[str]:
 # What the reader reads: the article's rendered text without code (inline code, listings, code
 # cells' sources), math, BibTeX entries and file labels, where identifiers and markup belong.
 _READER_TEXT_JS = """
-() => {
+(printed) => {
   const article = document.querySelector('article');
   if (!article) return {text: '', outputs: []};
-  const skip = 'script, style, code, pre:not(div.cell_output pre), kbd, samp, mjx-container, '
+  const skip = (printed ? 'pre:not(div.cell_output pre), ' : 'pre, ')
+             + 'script, style, code, kbd, samp, mjx-container, '
              + '.MathJax, div.cell_input, .vtr-artefact-bibtex, .vtr-artefact-label, a.vtr-download, '
              + 'a.headerlink, .vtr-artefact-files';
   const clone = article.cloneNode(true);
@@ -453,13 +454,14 @@ _READER_TEXT_JS = """
 """
 
 
-def reader_text(page) -> str:
-    """The article's text as a reader sees it, code and math left out."""
-    return page.evaluate(_READER_TEXT_JS)["text"]
+def reader_text(page, printed: bool = True) -> str:
+    """The article's text as a reader sees it, code and math left out; `printed`: with what code
+    cells printed (plain-text outputs), else without it (a printed command is code)."""
+    return page.evaluate(_READER_TEXT_JS, printed)["text"]
 
 
 def _page_text_with_outputs(page) -> str:
-    got = page.evaluate(_READER_TEXT_JS)
+    got = page.evaluate(_READER_TEXT_JS, True)
     return got["text"] + "\n" + "\n".join(got["outputs"])
 
 
@@ -527,7 +529,7 @@ def absolute_path_problems(page, where: str) -> list[str]:
     page's text, code cells' outputs included."""
     text = page.evaluate("() => { const a = document.querySelector('article');"
                          " return a ? a.innerText : ''; }")
-    outputs = page.evaluate(_READER_TEXT_JS)["outputs"]
+    outputs = page.evaluate(_READER_TEXT_JS, True)["outputs"]
     return _hits(ABSOLUTE_PATHS, text + "\n" + "\n".join(outputs), where, "absolute path")
 
 
@@ -572,8 +574,9 @@ METHOD_ALIASES = {"PyramidDrop": (r"PDrop", r"P-Drop", r"Pdrop")}
 
 def method_name_problems(page, where: str) -> list[str]:
     """One name per method: no code name of vtr/catalogue.py ("prumerge_plus", "psigmoid") in the
-    text outside code, and no other spelling of a display name (PDrop for PyramidDrop)."""
-    text = reader_text(page)
+    text outside code (a printed command line counts as code), and no other spelling of a display
+    name (PDrop for PyramidDrop)."""
+    text = reader_text(page, printed=False)
     patterns = [rf"(?<![\w-]){re.escape(name)}(?![\w-])" for name, _ in _method_names()]
     patterns += [rf"(?<![\w-]){alias}(?![\w-])" for aliases in METHOD_ALIASES.values()
                  for alias in aliases]
