@@ -44,7 +44,7 @@ def _eval(args) -> int:
                                       measure_speed=not args.no_speed, progress=distributed.is_main(),
                                       speed_batch=args.speed_batch, speed_repeats=args.speed_repeats, **hp)
         keys = ("method", "budget", "kind", "overall", "families", "flops_ratio", "speedup", "mean_tokens",
-                "keep_rate", "exist_f1", "n")
+                "keep_rate", "exist_f1", "n", "run_file")  # run_file: the per-question answers
         out = {k: rec.get(k) for k in keys}
         out.update({k: rec[k] for k in ("model", "benchmark", "metrics") if k in rec
                     and rec["model"] not in TESTBEDS})
