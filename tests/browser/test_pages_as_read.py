@@ -123,3 +123,12 @@ def test_image_alt_check_reports_a_file_name(reading_page, site_copy):
 
 def test_every_check_has_a_planted_defect():
     assert set(PLANTED) | {"image-alt"} == set(READING_CHECKS)
+
+
+def test_table_caption_exempts_only_the_execution_report(reading_page, site_copy):
+    """The execution report's table (helpers.UNNUMBERED_TABLES) is left out; any other is not."""
+    bare = "<table id='{}'><tr><td>notebook</td><td>1.0</td></tr></table>"
+    _plant(site_copy, '<div class="vtr-exec-table">' + bare.format("planted-report") + "</div>"
+           + bare.format("planted-other"))
+    problems = "\n".join(_check_copy(reading_page, site_copy, "table-caption"))
+    assert "planted-other" in problems and "planted-report" not in problems, problems
