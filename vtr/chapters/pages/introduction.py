@@ -50,11 +50,16 @@ def readout(accuracies: dict, testbed: bool, depths: dict) -> dict:
             "intro-target": target, "intro-others": others}
 
 
+# the header of the paper's-number column (no apostrophe: the page would typeset it as a curly one,
+# and the CSV's header must read as the page's)
+PAPER_VALUE = "paper reports"
+
+
 def headline_md(table: list, models: list, labels: dict) -> str:
     """The headline table as MyST: paper, claim (linked to its chapter), the paper's number, then a
     measurement and a verdict column per model."""
     head = " | ".join(f"{labels[m]}: measurement | {labels[m]}: verdict" for m in models)
-    md = [f"| paper | claim | paper's number | {head} |", "|---" * (3 + 2 * len(models)) + "|"]
+    md = [f"| paper | claim | {PAPER_VALUE} | {head} |", "|---" * (3 + 2 * len(models)) + "|"]
     for c in table:
         cells = " | ".join(f"{c.results[m][0]} | **{c.results[m][1]}**" for m in models)
         md.append(f"| {c.paper} | {c.claim} ({{ref}}`{c.chapter}`) | {c.paper_value} | {cells} |")
@@ -73,12 +78,11 @@ def headline_block(table: list, models: list, labels: dict) -> str:
 
 
 def headline_frame(table: list, models: list, labels: dict):
-    """The headline table's values, for its CSV: paper, claim, chapter, the paper's number, then a
-    measurement and a verdict column per model."""
+    """The headline table's values, for its CSV, under the page's headers: paper, claim, the paper's
+    number, then a measurement and a verdict column per model."""
     import pandas as pd
 
-    return pd.DataFrame([{"paper": c.paper, "claim": c.claim, "chapter": c.chapter,
-                          "paper's number": c.paper_value,
+    return pd.DataFrame([{"paper": c.paper, "claim": c.claim, PAPER_VALUE: c.paper_value,
                           **{f"{labels[m]}: {what}": c.results[m][i] for m in models
                              for i, what in enumerate(("measurement", "verdict"))}} for c in table])
 
