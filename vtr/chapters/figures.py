@@ -199,7 +199,8 @@ def save_table(df, label: str, caption: str | None = None, *, formats=None,
     """Write the DataFrame `df` as <figures_dir>/<label>.csv and glue it for the book's table.
 
     `label` is the table's MyST name (lowercase letters, digits, hyphens; e.g. "tab-book-check").
-    The CSV holds `df`'s values unrounded; a non-default index becomes the first column(s).
+    The CSV holds `df`'s values unrounded, in the book table's column order; a non-default index
+    becomes the first column(s), a `method` column comes first.
     `caption`: used when the `glue:table` directive has no caption of its own (prefer the
     directive's: it may use roles such as {glue:text} and {cite}).
     `formats`: column name -> format string ("{:.1%}") or function, for the book's table only;
@@ -211,6 +212,8 @@ def save_table(df, label: str, caption: str | None = None, *, formats=None,
     if not _LABEL.match(label):
         raise ValueError(f"table label {label!r}: use lowercase letters, digits and hyphens")
     flat = _flat(df)
+    if KEY_COLUMN in flat.columns:  # the CSV's columns in the book table's order
+        flat = flat[[KEY_COLUMN] + [c for c in flat.columns if c != KEY_COLUMN]]
     payload = table_payload(flat, label, caption, formats=formats, float_format=float_format)
     out = figures_dir()
     out.mkdir(parents=True, exist_ok=True)
