@@ -212,7 +212,9 @@ def implemented_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
     from ...engine import ADAPTERS
 
     readers = pd.DataFrame([{"benchmark": name,
-                             "official format and metric": (mod.__doc__ or "").strip().splitlines()[0]}
+                             # the docstring's code markers are not markup in a table cell
+                             "official format and metric": (mod.__doc__ or "").strip().splitlines()[0]
+                             .replace("`", "")}
                             for name, mod in MODULES.items()])
     families = pd.DataFrame([{"transformers class": cls, "engine family": a.family,
                               "position ids": "3-D M-RoPE" if a.mrope else "1-D RoPE",
