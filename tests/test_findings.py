@@ -105,18 +105,6 @@ def test_the_profile_summary_averages_questions_per_layer():
 
 
 # ---------------------------------------------------------------------------- on the testbed
-@pytest.fixture(scope="module")
-def smoke_testbed(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("VTR_SMOKE", "1")
-    mp.setenv("VTR_PROFILE", "testbed")
-    mp.setenv("VTR_RESULTS", str(tmp_path_factory.mktemp("results")))
-    from vtr.experiments import runners
-
-    runner, test = runners.get("test", "testbed")
-    yield runner, test.subset(16)
-    mp.undo()
-
 
 class _DropWhenBatched(Policy):
     """Planted batch dependence: every vision token leaves before layer 1 when the batch holds more

@@ -4,25 +4,11 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from vtr.engine import PlanPolicy, Policy
 from vtr.methods import fastv, random_tokens, uniform
 from vtr.methods.selection import SelectionPolicy
 from vtr.plan import Plan
 
-
-@pytest.fixture(scope="module")
-def smoke_testbed(tmp_path_factory):
-    mp = pytest.MonkeyPatch()
-    mp.setenv("VTR_SMOKE", "1")
-    mp.setenv("VTR_PROFILE", "testbed")
-    mp.setenv("VTR_RESULTS", str(tmp_path_factory.mktemp("results")))
-    from vtr.experiments import runners
-
-    runner, test = runners.get("test")
-    yield runner, test.subset(16)
-    mp.undo()
 
 
 def counting(runner, monkeypatch) -> list[int]:
