@@ -10,9 +10,11 @@ import functools
 import http.server
 import re
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import yaml
 
@@ -143,10 +145,36 @@ def figure_images(page) -> tuple[int, list[str]]:
                              for b in result["broken"]]
 
 
+# Ready means: every script ran (the load event), web fonts are in, and MathJax (on pages with
+# mathematics) has typeset. Waiting for these is deterministic; "networkidle" (500 ms without
+# requests) is not, and timed out on a loaded CI machine.
+_READY_JS = """
+async () => {
+  await document.fonts.ready;
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) await MathJax.startup.promise;
+}
+"""
+_REFRESH = re.compile(r'<meta http-equiv="refresh" content="\d+;\s*url=([^"]+)"', re.IGNORECASE)
+
+
 def open_page(page, url: str) -> None:
-    page.goto(url, wait_until="load")
-    # Give deferred scripts (theme, MathJax typesetting) a moment to run and report errors.
-    page.wait_for_load_state("networkidle")
+    """Load `url` and wait until it is ready to be read; a timeout names the page."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    try:
+        # index.html is a meta refresh to the root page: judge the page it lands on. The source is
+        # read beside the browser, since a page that refreshed no longer has its body.
+        try:
+            with urllib.request.urlopen(url) as source:
+                refresh = _REFRESH.search(source.read().decode("utf-8", "replace"))
+        except urllib.error.HTTPError:
+            refresh = None  # the browser meets the same error, and PageWatch reports it
+        page.goto(url, wait_until="load")
+        if refresh:
+            page.wait_for_url(urljoin(url, refresh.group(1)), wait_until="load")
+        page.evaluate(_READY_JS)
+    except PlaywrightTimeout as err:
+        raise AssertionError(f"{url} did not finish loading: {err.message.splitlines()[0]}") from None
 
 
 # ------------------------------------------------------------------------------- figures and tables
