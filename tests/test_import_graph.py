@@ -15,7 +15,8 @@ ROOT = Path(vtr.__file__).parent
 # Bottom to top. A module's floor is that of the longest prefix listed here.
 FLOORS = [
     ("vtr", "vtr.errors", "vtr.paths", "vtr.journal", "vtr.fingerprint", "vtr.plan", "vtr.scores",
-     "vtr.flops", "vtr.memory", "vtr.tiny", "vtr.archs"),
+     "vtr.flops", "vtr.memory", "vtr.tiny", "vtr.archs",
+     "vtr.timeline"),
     ("vtr.engine",),
     ("vtr.methods", "vtr.search", "vtr.benchmarks", "vtr.analysis", "vtr.findings", "vtr.timing",
      "vtr.runners", "vtr.published", "vtr.paper_speed"),

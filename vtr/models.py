@@ -10,6 +10,15 @@ from .errors import InputError
 def load(spec: str, **kwargs):
     """-> runner (with `.model`). `spec`: a shipped testbed's name (`vtr.paths.TESTBEDS`) or a path to
     a local checkpoint folder."""
+    from . import timeline
+
+    watch = timeline.Stopwatch()
+    runner = _load(spec, **kwargs)
+    timeline.record("load", model=str(spec), seconds=watch.total())
+    return runner
+
+
+def _load(spec: str, **kwargs):
     from .paths import TESTBEDS, testbed_model_dir
 
     if spec in TESTBEDS:

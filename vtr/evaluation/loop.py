@@ -23,7 +23,7 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from .. import journal
+from .. import journal, timeline
 from ..benchmarks.jsonl import Split
 from ..engine import FeatureCache, Policy, prune
 from ..flops import DecoderShape, layer_flops
@@ -47,11 +47,14 @@ def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | 
     shape = DecoderShape.from_config(model.config.get_text_config())
     bar = tqdm(total=len(split), initial=len(split) - len(todo), desc="eval", disable=not progress,
                leave=False)
+    watch = timeline.Stopwatch()
+    memo_before = _memo_counts(features)
     for i in range(0, len(todo), batch_size):
         chunk = todo[i:i + batch_size]
-        inputs = runner.inputs(chunk, split, blank=blank)
+        with watch("inputs"):  # tokenisation, image loading and preprocessing
+            inputs = runner.inputs(chunk, split, blank=blank)
         reuse = features.attached(model) if features is not None else contextlib.nullcontext()
-        with prune(model, policy) as session, reuse:
+        with watch("model"), prune(model, policy) as session, reuse:
             preds = runner.predict(inputs)
         stats = session.last_stats
         recs = []
@@ -71,7 +74,18 @@ def evaluate(runner, split: Split, policy: Policy | None = None, *, out: Path | 
     recs = [done[s.id] for s in split.samples]
     summary = {"metrics": runner.score(split.samples, [r["pred"] for r in recs]), "n": len(recs)}
     summary.update(cost(recs, shape, runner.n_vision))
+    if timeline.enabled():
+        memo = {k: v - memo_before[k] for k, v in _memo_counts(features).items()}
+        timeline.record("evaluate", model=getattr(runner, "name", ""), run=out.stem if out else "",
+                        policy=type(policy).__name__, n=len(split), evaluated=len(todo),
+                        batch_size=batch_size, batches=-(-len(todo) // batch_size), memo=memo,
+                        seconds={**watch.seconds, "total": watch.total()})
     return summary
+
+
+def _memo_counts(features: FeatureCache | None) -> dict[str, int]:
+    names = ("hits", "misses", "layer_hits", "layer_misses", "prefix_hits", "prefix_misses")
+    return {k: getattr(features, k) if features is not None else 0 for k in names}
 
 
 def cost(recs: list[dict], shape: DecoderShape, n_vision: int) -> dict:

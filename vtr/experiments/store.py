@@ -10,7 +10,7 @@ import json
 import time
 from pathlib import Path
 
-from .. import journal
+from .. import journal, timeline
 from ..paths import results_dir
 
 
@@ -59,8 +59,11 @@ def measured_once(name: str, key: dict, measure):
     if path.exists():
         for rec in journal.read(path):
             if rec.get("key") == key:
+                timeline.record("measure", name=name, key=key, reused=True)
                 return rec["value"]
+    watch = timeline.Stopwatch()
     value = measure()
+    timeline.record("measure", name=name, key=key, reused=False, seconds=watch.total())
     path.parent.mkdir(parents=True, exist_ok=True)
     journal.append(path, [{"key": key, "value": value}])
     return value
