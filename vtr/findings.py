@@ -8,7 +8,7 @@ the engine supports.
   LLaVA#1928: padding flips MME answers).
 - `attention_profile`: per decoder layer, how much of the last prompt token's attention goes to the
   vision tokens, how concentrated it is on a few of them, and which tokens act as attention sinks
-  (FastV, Chen et al., 2024: in LLaVA's deep layers image tokens receive little attention,
+  (FastV, Chen et al., 2024a: in LLaVA's deep layers image tokens receive little attention,
   concentrated on a few tokens).
 
 The pure statistics (`vision_share`, `concentration`, `sink_scores`, `norm_ratios`) work on one
