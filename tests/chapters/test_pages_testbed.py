@@ -103,8 +103,10 @@ def test_attention_facts_read_the_layer_that_prefers_the_named_object_most():
     assert f["ta-verdict"].startswith("The decoder prefers")
     weak = page.attention_facts(_probe([1.0, 3.0], [1.0, 2.5]))
     assert weak["ta-verdict"].startswith("The decoder looks at objects")
+    assert "a ratio of 2.00 between the named object" in f["ta-reading"]
     none = page.attention_facts(None, "not here")
     assert none["ta-verdict"] == "not here" and math.isnan(none["ta-ratio"])
+    assert none["ta-reading"] == "not here"  # no sentence of NaNs where the probe does not run
 
 
 def test_lift_table_has_a_column_per_query_and_layer():

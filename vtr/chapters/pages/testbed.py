@@ -204,18 +204,30 @@ def attention_facts(ta: dict | None, unavailable: str = "") -> dict:
     probe (`ta` None: a benchmark profile) the numbers are NaN and the reading is `unavailable`."""
     if ta is None:
         return {"ta-n": 0, "ta-best-layer": "none", "ta-target": NAN, "ta-others": NAN, "ta-ratio": NAN,
-                "ta-background": NAN, "ta-verdict": unavailable, "ta-pruning": "this probe does not apply."}
+                "ta-background": NAN, "ta-verdict": unavailable, "ta-pruning": "this probe does not apply.",
+                "ta-reading": unavailable}
     last = pd.DataFrame(ta["last"])
     best = int(last["target"].idxmax())
     ratio = float(last["target"][best] / last["other objects"][best])
     selects = ratio >= PREFERENCE
-    return {
+    out = {
         "ta-n": ta["n"], "ta-best-layer": best, "ta-target": float(last["target"][best]),
         "ta-others": float(last["other objects"][best]), "ta-ratio": ratio,
         "ta-background": float(last["background"][best]),
         "ta-verdict": SELECTS if selects else NO_PREFERENCE,
         "ta-pruning": GUIDED if selects else UNGUIDED,
     }
+    out["ta-reading"] = (
+        f"On {out['ta-n']} such questions, the trigger's attention (`last`) at layer {best}, where it "
+        f"prefers the named object most, gives that object {out['ta-target']:.1f} times its token share, "
+        f"the other objects {out['ta-others']:.1f} times theirs and the background "
+        f"{out['ta-background']:.2f}: a ratio of {ratio:.2f} between the named object and the others. "
+        f"{out['ta-verdict']} (This chapter calls a ratio of {PREFERENCE:g} or more a preference.) For "
+        f"the pruning chapters this means that {out['ta-pruning']}")
+    return out
+
+
+MARKDOWN = {"ta-reading"}  # the facts glued as MyST (the others are plain values)
 
 
 def facts(accs: dict[str, dict], first: str, deep: str, layers: dict[str, int], meta: dict, deep_meta: dict,
