@@ -92,6 +92,9 @@ def test_best_and_shares_read_the_layout():
     visionzip = next(r for r in small if r["method"] == "visionzip")
     assert facts["ps-visionzip-share-0.125"] == pytest.approx(100 * 100 * 0.75 * visionzip["overall"] / full)
     assert np.isnan(facts["ps-prumerge-share-0.5-deep"])  # it could not run there
+    assert facts["ps-prumerge-share-0.5-deep-text"] == "no value (it could not run here)"  # not "nan"
+    assert facts["ps-visionzip-share-0.125-text"] == f"{facts['ps-visionzip-share-0.125']:.1f}%"
+    assert facts["ps-best-avg-0.125-text"] == f"{facts['ps-best-avg-0.125']:.1f}"
     assert facts["ps-max-evaluations"] == 3 + len(BUDGETS) - 1
     assert facts["ps-deep-fastv-k"] == round(8 * 0.125)
 
@@ -129,7 +132,7 @@ def test_field_facts():
               for r in data["field"][m][way] if "error" in r}
     assert facts["field-n-skipped"] == len(errors)
     assert facts["field-best-keep"] == "ToMe"  # the only method that ran at the lowest budget
-    assert facts["field-best-matched"] == "none"  # no P-Sigmoid plan to match on the first model
+    assert facts["field-best-matched"] == "no method could run"  # no P-Sigmoid plan on the first model
     text = facts["field-shallow"]
     assert f"{1 / 4:.3f}" in text and "Of the 1 that run" in text and "1 (ToMe)" in text
     data["field"]["small"]["targets"][str(FIELD[-1])] = 0.2

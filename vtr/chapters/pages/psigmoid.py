@@ -8,6 +8,8 @@ by layer count where that tells them apart (`gsearch.labels`).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -72,6 +74,22 @@ def share(layout: pd.DataFrame, group: str, method: str) -> float:
     if (group, method) not in layout.index:
         return float("nan")
     return float(layout.loc[(group, method), "% of unpruned"])
+
+
+def shown_name(name: str) -> str:
+    """The best method's name as the prose shows it ("none": no method had a row in the group)."""
+    return "no method could run" if name == "none" else display(name)
+
+
+def text_twins(facts: dict) -> dict:
+    """A "-text" twin of every share and average the prose shows: "63.2%" / "71.4", or what stands
+    there when the method had no row (it could not run on this model), never "nan"."""
+    def shown(v, share):
+        if isinstance(v, float) and math.isfinite(v):
+            return f"{v:.1f}%" if share else f"{v:.1f}"
+        return "no value (it could not run here)" if share else "no row"
+
+    return {f"{k}-text": shown(v, "-share-" in k) for k, v in facts.items() if "-share-" in k or "-avg-" in k}
 
 
 def field_label(way: str, field_group):
@@ -215,7 +233,7 @@ def facts(data: dict, laid: dict | None = None) -> dict:
         layout = laid["methods"][m]
         for b in data["budgets"]:
             name, value, fastv_avg = best(layout, f"{b:g}")
-            out.update({f"ps-best-{b}{tag}": display(name), f"ps-best-avg-{b}{tag}": value,
+            out.update({f"ps-best-{b}{tag}": shown_name(name), f"ps-best-avg-{b}{tag}": value,
                         f"ps-fastv-avg-{b}{tag}": fastv_avg})
         for name in SHARE_METHODS:
             out[f"ps-{name}-share-0.5{tag}"] = share(layout, "0.5", name)
@@ -225,7 +243,7 @@ def facts(data: dict, laid: dict | None = None) -> dict:
         for way in WAYS:
             group = field_label(way, lambda *a: None)({"field": lowest})[0]
             name, value, _ = best(laid["field"][(m, way)], group)
-            out[f"field-best-{way}{tag}"] = display(name)
+            out[f"field-best-{way}{tag}"] = shown_name(name)
             out[f"field-best-avg-{way}{tag}"] = value
     out.update({"field-n-tokens": round(lowest * LLAVA_VISION_TOKENS),
                 "field-n-skipped": len(field_skipped(data["field"], label)),
@@ -235,6 +253,7 @@ def facts(data: dict, laid: dict | None = None) -> dict:
             d = versus_fastv(data["correct"], m, b)
             out.update({f"ps-fastv-diff{b}{tag}": 100 * d["mean"], f"ps-fastv-lo{b}{tag}": 100 * d["lo"],
                         f"ps-fastv-hi{b}{tag}": 100 * d["hi"]})
+    out.update(text_twins(out))
     claims = data["psigmoid_claims"]
     out.update({"ps-verdict": claims[first].verdict, "ps-verdict-deep": claims[deep].verdict,
                 "tp-verdict": data["tokenpacker"].verdict, "tp-measured": data["tokenpacker"].measured,
