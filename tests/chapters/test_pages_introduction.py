@@ -147,3 +147,9 @@ def test_gpu_hours_are_shown_on_a_benchmark_profile_only(tmp_path, monkeypatch):
     header = next(line for line in md.splitlines() if line.startswith("| chapter"))
     assert header == "| chapter | `a` | `b` |"
     assert md.splitlines()[-1].startswith("| all chapters |")
+    hours, _ = intro.gpu_hours()
+    assert hours.loc["all chapters"].tolist() == hours.drop("all chapters").sum().tolist()
+    # on the page: a numbered table with its label and caption around the same rows
+    block = intro.gpu_hours_block().splitlines()
+    assert f":name: {intro.GPU_HOURS_LABEL}" in block and block[-1] == "```"
+    assert any(line.startswith("```{table} ") for line in block) and header in block

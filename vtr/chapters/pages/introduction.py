@@ -88,13 +88,17 @@ def headline_frame(table: list, models: list, labels: dict):
 
 
 def save_headline() -> None:
-    """Write the headline table's CSV (`save_table`; the page shows the table as MyST)."""
+    """Write the CSVs of the headline table and, on a benchmark profile, the GPU-hours table
+    (`save_table`; the page shows both as MyST)."""
     from .. import claims, runs
     from ..figures import save_table
 
     models = runs.models()
     labels = {m: label(m, runs.n_layers(m), runs.is_testbed()).strip("`") for m in models}
     save_table(headline_frame(claims.headline(models), models, labels), HEADLINE_LABEL, glue=False)
+    hours, _ = gpu_hours()
+    if hours is not None:
+        save_table(hours, GPU_HOURS_LABEL, glue=False)
 
 
 def verdict_counts(table: list, models: list) -> dict:
@@ -151,29 +155,55 @@ def facts() -> dict:
     out["n-claims"] = len(table)
     out["headline-counts"] = counts_md(table, models, {m: place(m, depths[m], testbed) for m in models})
     out["depth-summary"] = changed_md(table, models, testbed, depths)
-    out["intro-gpu-hours"] = gpu_hours_md()
+    out["intro-gpu-hours"] = gpu_hours_block()
     return out
 
 
-def gpu_hours_md() -> str:
-    """Before a benchmark profile's experiments run: the estimated GPU hours of each chapter for each
-    of its checkpoints (`pages.paper_scale`'s time model), as a Markdown table; "" on the testbed."""
+GPU_HOURS_LABEL = "tab-intro-gpu-hours"
+
+
+def gpu_hours() -> tuple:
+    """Before a benchmark profile's experiments run: the estimated GPU hours of each chapter (rows)
+    for each of its checkpoints (columns), from `pages.paper_scale`'s time model, with the "all
+    chapters" total last, and the sentence that introduces it. (None, "") on the testbed."""
+    import pandas as pd
+
     from ...experiments import profiles
     from . import paper_scale
 
     profile = profiles.current()
     if profile.is_testbed:
-        return ""
+        return None, ""
     models, skipped = paper_scale.estimated_models(profile)
     gpu, work = paper_scale.ps.GPU(), paper_scale.workload(profile.benchmarks)
-    hours = {name: paper_scale.chapter_table(model, gpu, work)["total hours, 1 GPU"]
-             for name, model in models.items()}
-    chapters = list(next(iter(hours.values())).index)
-    rows = ["| chapter | " + " | ".join(f"`{n}`" for n in hours) + " |", "|---" * (1 + len(hours)) + "|"]
-    rows += [f"| {c} | " + " | ".join(f"{h.get(c, 0.0):.3g}" for h in hours.values()) + " |"
-             for c in chapters]
-    rows.append("| all chapters | " + " | ".join(f"{h.sum():.3g}" for h in hours.values()) + " |")
+    hours = pd.DataFrame({name: paper_scale.chapter_table(model, gpu, work)["total hours, 1 GPU"]
+                          for name, model in models.items()}).fillna(0.0)
+    hours.loc["all chapters"] = hours.sum()
+    hours.index.name = "chapter"
     note = "".join(f" `{n}` is not estimated: {why}." for n, why in skipped.items())
-    return (f"**Before the experiments: estimated GPU hours** on one GPU ({gpu.peak_tflops:g} TFLOP/s peak "
-            f"at {gpu.utilisation:.0%}), per chapter and checkpoint of this profile, from the time model of "
-            f"chapter {{ref}}`paper-scale`:{note}\n\n" + "\n".join(rows))
+    intro = (f"**Before the experiments: estimated GPU hours** on one GPU ({gpu.peak_tflops:g} TFLOP/s "
+             f"peak at {gpu.utilisation:.0%}), per chapter and checkpoint of this profile, from the time "
+             f"model of chapter {{ref}}`paper-scale`.{note}")
+    return hours, intro
+
+
+def _hours_md(hours) -> str:
+    rows = ["| chapter | " + " | ".join(f"`{n}`" for n in hours.columns) + " |",
+            "|---" * (1 + len(hours.columns)) + "|"]
+    rows += [f"| {c} | " + " | ".join(f"{h:.3g}" for h in hours.loc[c]) + " |" for c in hours.index]
+    return "\n".join(rows)
+
+
+def gpu_hours_md() -> str:
+    """`gpu_hours()` as Markdown for a terminal (`make book` prints it before a profile's build)."""
+    hours, intro = gpu_hours()
+    return "" if hours is None else intro + "\n\n" + _hours_md(hours)
+
+
+def gpu_hours_block() -> str:
+    """`gpu_hours()` on the introduction: the sentence, then a numbered, captioned MyST table."""
+    hours, intro = gpu_hours()
+    if hours is None:
+        return ""
+    caption = "Estimated GPU hours per chapter (rows) and checkpoint (columns), on one GPU"
+    return f"{intro}\n\n```{{table}} {caption}\n:name: {GPU_HOURS_LABEL}\n\n{_hours_md(hours)}\n```"
