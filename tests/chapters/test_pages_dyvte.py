@@ -65,7 +65,7 @@ def test_exit_rows_and_seed_summary_match_direct_computations():
     summary = page.seed_summary(d)
     overall = [0.7, 0.5]
     assert summary["seeds"] == 2
-    assert summary["drop"] == pytest.approx(100 * np.mean([0.8 - a for a in overall]))
+    assert summary["change"] == pytest.approx(100 * np.mean([a - 0.8 for a in overall]))
     assert summary["spread"] == pytest.approx(100 * np.std(overall))
     assert summary["saved"] == pytest.approx(np.mean([0.4, 0.3]))
 

@@ -43,6 +43,9 @@ TERMS = {
               "adds **val-extra**'s questions when a decision is close); **test** ({n_test} questions) "
               "gives every accuracy in the tables and the headline; the analyses use val subsets; DyVTE's "
               "routers train on generated questions outside both",
+    "accuracy change": "pruned minus unpruned accuracy (or one method minus another, as the text says), in "
+                       "percentage points: a negative change is a drop, in every table, sentence and "
+                       "figure of the book",
     "interval": "a 95% percentile bootstrap over the test questions (1000 resamples); a *paired* interval "
                 "resamples the same questions for both methods of a difference",
     "verdict": "a rule of `vtr/chapters/claims.py` applied to one testbed's results: a *no drop* claim is "
