@@ -41,3 +41,19 @@ def test_paper_speed_is_absent_without_a_measurement_and_read_when_present(tmp_p
     assert got["command"] == "vtr bench paper"
     (row,) = efficiency.paper_speed_table(got).to_dict("records")
     assert row["prefill speedup"] == 2.0 and row["total speedup (16 tokens)"] == 1.5
+
+
+def test_paper_speed_section_is_a_table_with_or_without_a_measurement():
+    """Chapter 8 always shows a numbered table: the measurement with readable headers, or one row
+    saying none exists; the sentence above names the device and command, not the build's path."""
+    (note,) = efficiency.paper_speed_frame(None)["note"]
+    assert "paper_speed.json" in note and "missing" in efficiency.paper_speed_source(None)
+    result = {"device": {"device": "cuda:0", "device_name": "H100"}, "date": "d",
+              "command": "vtr bench paper", "vtr_version": "0",
+              "path": "/abs/data/paper_speed/paper_speed.json", "results": [{
+                  "model": "arch:llava-1.5-7b", "n_layers": 32, "n_vision": 576, "batch": 1,
+                  "prefill": [{"name": "FastV", "speedup": 2.0, "flops_ratio": 0.5}], "generate": []}]}
+    frame = efficiency.paper_speed_frame(result)
+    assert {"decoder layers", "vision tokens"} <= set(frame.columns) and "n_layers" not in frame.columns
+    source = efficiency.paper_speed_source(result)
+    assert "H100" in source and "`vtr bench paper`" in source and "/abs/" not in source

@@ -97,3 +97,23 @@ def paper_speed_table(result: dict) -> pd.DataFrame:
     from ..paper_speed import table
 
     return pd.DataFrame(table(result))
+
+
+def paper_speed_frame(result: dict | None) -> pd.DataFrame:
+    """The paper-scale speed table chapter 8 shows: `paper_speed_table(result)`, or, without a GPU
+    measurement (`result` None), one row saying so (a numbered table needs a table there)."""
+    if result is None:
+        return pd.DataFrame({"note": ["no GPU measurement in this build: data/paper_speed/paper_speed.json "
+                                      "is missing"]})
+    readable = {"n_layers": "decoder layers", "n_vision": "vision tokens"}
+    return paper_speed_table(result).rename(columns=readable)
+
+
+def paper_speed_source(result: dict | None) -> str:
+    """The sentence above that table: where and when the measurement was made, or that none exists."""
+    if result is None:
+        return ("No GPU measurement exists in this build: `data/paper_speed/paper_speed.json` is missing, "
+                "so no paper-scale speed is reported here.")
+    dev = result["device"] or {}
+    return (f"Measured on {dev.get('device_name', '?')} ({dev.get('device', '?')}), {result['date']}, "
+            f"vtr {result['vtr_version']}: `{result['command']}`.")
