@@ -122,6 +122,16 @@ def test_the_unpruned_model_answers_the_same_in_any_batch(smoke_testbed):
     assert out["n"] == 16 and out["differing"] == {8: 0} and out["max_logit_diff"][8] < 1e-3
 
 
+def test_the_unpatched_model_answers_as_the_keep_all_hooks_do(smoke_testbed):
+    runner, test = smoke_testbed
+    out = F.batch_invariance(runner, test, None, (1, 8), patched=False)
+    hooked = F.batch_invariance(runner, test, None, (1, 8))
+    assert out["differing"] == {8: 0} and out["max_logit_diff"][8] < 1e-3
+    assert abs(out["max_logit_diff"][8] - hooked["max_logit_diff"][8]) < 1e-3
+    with pytest.raises(ValueError, match="unpatched"):
+        F.batch_invariance(runner, test, _DropWhenBatched(), (1, 8), patched=False)
+
+
 @pytest.mark.parametrize("name", ["fastv", "random"])
 def test_a_method_answers_the_same_in_any_batch(smoke_testbed, name):
     from vtr.experiments.policies import policy_for

@@ -17,6 +17,7 @@ boundaries, as `vtr.analysis` does, and never prune.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from typing import Sequence
@@ -69,7 +70,7 @@ def equivalent_tokens(source) -> float:
 # ---------------------------------------------------------------------------- batch invariance
 @torch.inference_mode()
 def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: Sequence[int] = (1, 64),
-                     ) -> dict:
+                     patched: bool = True) -> dict:
     """Answers and first-token logits of `policy` (None: the unpruned model) on the same questions
     of `split`, computed in batches of each size of `batch_sizes` (left-padded by `runner.inputs`,
     consecutive questions in split order, as `vtr.evaluation.loop.evaluate` batches them).
@@ -81,8 +82,11 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
     replays the same draws, consumed question after question). Every batch size after the first is
     compared with the first: {"n", "batch_sizes", "differing" (per compared size, the number of
     questions whose answer changed), "differing_ids", "max_logit_diff" (the largest absolute
-    difference of any logit of any question)}.
+    difference of any logit of any question)}. `patched=False` runs the model without the engine's
+    hooks at all (`policy` must then be None): the unpatched model, as a reader's own code runs it.
     """
+    if not patched and policy is not None:
+        raise ValueError("an unpatched model runs no policy: pass policy=None with patched=False")
     policy = policy or Policy()
     if len(batch_sizes) < 2:
         raise ValueError(f"need at least two batch sizes to compare, got {list(batch_sizes)}")
@@ -94,9 +98,9 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
         preds, rows = [], []
         for i in range(0, len(samples), size):
             inputs = runner.inputs(samples[i:i + size], split)
-            with prune(runner.model, answering):
+            with _hooks(runner.model, answering, patched):
                 preds += list(runner.predict(inputs))
-            with prune(runner.model, scoring):
+            with _hooks(runner.model, scoring, patched):
                 rows.append(runner.logits(inputs).float().cpu())
         answers[size], logits[size] = preds, torch.cat(rows)
     first = batch_sizes[0]
@@ -109,6 +113,10 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
         diff = (logits[size] - logits[first]).abs()
         out["max_logit_diff"][size] = float(diff.max()) if len(samples) else 0.0
     return out
+
+
+def _hooks(model, policy: Policy, patched: bool):
+    return prune(model, policy) if patched else contextlib.nullcontext()
 
 
 # ---------------------------------------------------------------------------- attention statistics
