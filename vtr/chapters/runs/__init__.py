@@ -10,9 +10,10 @@ questions the searches decide on; functions that only make sense on the testbed 
 
 This package's top level holds what every result shares (the budgets, the profile's models, the
 cache) and re-exports the results, computed in `runs.model` (the unpruned model: chapters 2, 3
-and 7's stages), `runs.methods` (the methods compared: chapters 4 to 7) and `runs.speed` (timings:
-chapter 8 and generation). Those reach the helpers and each other through `runs`, so a helper or result
-replaced here is the one every caller sees.
+and 7's stages), `runs.methods` (the methods compared: chapters 4 to 7), `runs.speed` (timings:
+chapter 8 and generation) and `runs.later` (what later benchmark studies found). Those reach the
+helpers and each other through `runs`, so a helper or result replaced here is the one every caller
+sees.
 """
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ from .methods import (CLS_SHARE, correct, cls_knee, dyvte, dyvte_routers, field_
 from .model import (TARGET_FAMILY, TARGET_OVERALL, families_from_image, heldout_rows, meets_target,
                          rank_consistency, target_attention, tau_excluding_first, testbed_accuracy,
                          three_stages, training_log, vtw_sweep)
+from .later import (BATCH_BUDGET, BATCH_SIZES, LATER_METHODS, attention_profile, batch_invariance,
+                    later_methods)
 from .speed import GENERATION_METHODS, efficiency, generation
 
 BUDGETS = (0.5, 0.25, 0.125)
@@ -94,4 +97,6 @@ __all__ = [
     "record_difference",
     # runs.speed
     "efficiency", "GENERATION_METHODS", "generation",
+    # runs.later
+    "LATER_METHODS", "BATCH_BUDGET", "BATCH_SIZES", "later_methods", "batch_invariance", "attention_profile",
 ]
