@@ -200,3 +200,31 @@ def batch_claim(results: Mapping[str, dict], tolerance: float = 1e-3, model: str
     measured = (f"{sum(changed.values())} changed answers over {len(results)} policies ({names}) on "
                 f"{first['n']} questions at batch {sizes}; largest first-token logit difference {moved:.2g}")
     return _judged("batch", measured, grade(any(changed.values()), moved > tolerance), model)
+
+
+# ---------------------------------------------------------------------------- on the book's results
+def measured(model: str) -> dict:
+    """What the rules read for `model`, from the load-or-compute results of `vtr.chapters.runs`:
+    "records" (every method at the field's budgets, `runs.later_methods`, the unpruned "full" one
+    included), "correct" ((method, budget) -> per-question correctness on test), "full", "families"
+    (those the model answers from the image) and "batch" (`runs.batch_invariance` results)."""
+    from . import claims
+    from . import runs as R
+
+    recs = [r for r in R.later_methods(model)["records"] if "error" not in r]
+    full = next(r for r in recs if r["method"] == "full")
+    correct = {(r["method"], r["field"]): R.correct(r) for r in recs if "field" in r}
+    return {"records": recs, "correct": correct, "full": full, "families": claims.image_families(model),
+            "batch": R.batch_invariance(model)["results"]}
+
+
+def later_claims(model: str, data: dict | None = None) -> list[ModelVerdict]:
+    """Every rule of this module judged on `model` (`measured(model)` unless `data` is given), in
+    `CLAIM_TEXT`'s order."""
+    d = data or measured(model)
+    pruned = [r for r in d["records"] if "field" in r]
+    return [random_baseline_claim(d["correct"], model=model),
+            no_winner_claim(pruned, model=model),
+            downsampling_claim(pruned, d["correct"], model=model),
+            fragile_family_claim(d["full"], pruned, families=d["families"], model=model),
+            batch_claim(d["batch"], model=model)]
