@@ -125,3 +125,28 @@ def test_facts_compare_the_first_model_with_the_deep_one():
     assert f["rank-n"] == 5 and f["overlap-k-deep"] == 3
     assert {k: f[k] for k in verdicts} == verdicts
     assert all(isinstance(v, (int, float, str)) and not isinstance(v, np.generic) for v in f.values())
+
+
+def _profile(shares, top10, sink=0.01, n=20):
+    return {"n": n, "layers": [{"layer": i, "vision_share": s, "top_0.01": t / 2, "top_0.1": t,
+                                "uniform_0.01": 1 / 144, "uniform_0.1": 14 / 144, "sink_attention": sink,
+                                "sink_norm_ratio": 1.0, "sink_kinds": {"first": 0, "vision": 3, "text": 1},
+                                "max_norm_ratio": 2.0}
+                               for i, (s, t) in enumerate(zip(shares, top10))]}
+
+
+def test_attention_profile_reads_the_deeper_half_against_the_thresholds():
+    label = {"a": 4, "b": 8}
+    llava_like = {"a": _profile([0.5, 0.4, 0.1, 0.05], [0.3, 0.4, 0.6, 0.7]),
+                  "b": _profile([0.5] + [0.1] * 7, [0.6] * 8)}
+    f = rank.profile_facts(llava_like, label)
+    assert f["ap-share-deep"] == pytest.approx(0.075) and f["ap-top10-deep"] == pytest.approx(0.65)
+    assert "little, as FastV describes" in f["ap-reading"] and "No token acts as a sink" in f["ap-reading"]
+    assert f["ap-depends"] == rank.DEPENDS_LIKE
+    late = {"a": _profile([0.1, 0.8, 0.8, 0.9], [0.2] * 4, sink=0.2), "b": llava_like["b"]}
+    f = rank.profile_facts(late, label)
+    assert "not little" in f["ap-reading"] and "acts as a sink" in f["ap-reading"]
+    assert f["ap-depends"] == rank.DEPENDS_UNLIKE
+    table = rank.profile_table(late, label)
+    assert table.loc[("4 layers", 1), "vision share %"] == pytest.approx(80.0)
+    assert table.loc[("8 layers", 0), "sink is"] == "a vision token"

@@ -182,3 +182,89 @@ def facts(rcs: dict[str, dict], checkpoints: dict, first: str, deep: str, verdic
         "depth-within-cmp": compared(within, across),
         **verdicts,
     }
+
+
+# ------------------------------------------------------------------ how LLaVA-like the attention is
+LITTLE = 0.2  # a share of the last token's attention this chapter calls "little"
+CONCENTRATED = 0.5  # the top 10% of the vision tokens holding this much of it: "concentrated"
+SINK = 0.05  # a token every instruction row gives at least this much attention: a sink
+KINDS = {"first": "the first token", "vision": "a vision token", "text": "a text token"}
+
+
+def profile_table(profiles: dict[str, dict], label: dict) -> pd.DataFrame:
+    """`runs.attention_profile` of every model as one table: a row per (model, layer), the last
+    token's attention share on the vision tokens (%), the share of that held by the top 1% and top
+    10% of the vision tokens (%), the top sink candidate's least attention from any instruction row
+    (%), its hidden-state norm over the median, what it usually is, and the largest norm ratio."""
+    rows = []
+    for m, p in profiles.items():
+        name = f"{label[m]} layers" if isinstance(label[m], int) else m
+        for r in p["layers"]:
+            kinds = r.get("sink_kinds") or {}
+            rows.append({"model": name, "layer": r["layer"], "vision share %": 100 * r["vision_share"],
+                         "top 1% holds %": 100 * r["top_0.01"], "top 10% holds %": 100 * r["top_0.1"],
+                         "sink: least attention %": 100 * r.get("sink_attention", float("nan")),
+                         "sink norm ratio": r.get("sink_norm_ratio", float("nan")),
+                         "sink is": KINDS[max(kinds, key=kinds.get)] if kinds else "none",
+                         "largest norm ratio": r.get("max_norm_ratio", float("nan"))})
+    return pd.DataFrame(rows).set_index(["model", "layer"])
+
+
+def deep_half(layers: list[dict]) -> list[dict]:
+    """The layers of the decoder's deeper half (layer index >= L / 2)."""
+    return [r for r in layers if r["layer"] >= len(layers) / 2]
+
+
+def profile_facts(profiles: dict[str, dict], label: dict) -> dict:
+    """What the section glues: the uniform shares, and per model (suffix "" for the first model,
+    "-deep" for the last) the vision share at layer 0 and over the deeper half, the top 10%'s hold
+    there, the strongest sink's least attention, and one reading of all of it ("ap-reading")."""
+    models = list(profiles)
+    first = profiles[models[0]]["layers"][0]
+    out = {"ap-uniform-1": 100 * first["uniform_0.01"], "ap-uniform-10": 100 * first["uniform_0.1"],
+           "ap-n": profiles[models[0]]["n"], "ap-little": LITTLE, "ap-concentrated": CONCENTRATED,
+           "ap-sink": SINK}
+    readings = []
+    for m, sfx in ((models[0], ""), (models[-1], "-deep")):
+        layers = profiles[m]["layers"]
+        deep = deep_half(layers)
+        share = float(np.mean([r["vision_share"] for r in deep]))
+        top10 = float(np.mean([r["top_0.1"] for r in deep]))
+        sink = max((r.get("sink_attention", 0.0) for r in layers), default=0.0)
+        out.update({f"ap-share-0{sfx}": layers[0]["vision_share"], f"ap-share-deep{sfx}": share,
+                    f"ap-top10-deep{sfx}": top10, f"ap-sink-max{sfx}": sink})
+        if sfx and models[0] == models[-1]:
+            continue
+        name = f"{label[m]}-layer model" if isinstance(label[m], int) else f"`{m}`"
+        amount = ("little, as FastV describes LLaVA-1.5" if share < LITTLE else
+                  "not little: unlike LLaVA-1.5 as FastV describes it, the deep layers still read the image")
+        spread = ("concentrated on a few tokens, as FastV describes" if top10 >= CONCENTRATED
+                  else "not concentrated")
+        sinks = (f"A token that every instruction row attends to with at least {sink:.1%} acts as a sink."
+                 if sink >= SINK else "No token acts as a sink: the strongest candidate receives at least "
+                 f"{sink:.1%} of every instruction row's attention.")
+        readings.append(f"On the {name}, the last token gives the vision tokens "
+                        f"{layers[0]['vision_share']:.0%} of its attention at layer 0 and {share:.0%} on "
+                        f"average over the deeper half of the "
+                        f"layers, {amount}; there the top 10% of the vision tokens hold {top10:.0%} of it "
+                        f"(uniform attention: {first['uniform_0.1']:.0%}), {spread}. {sinks}")
+    out["ap-reading"] = " ".join(readings)
+    late = [s for s in ("", "-deep") if out[f"ap-share-deep{s}"] >= LITTLE]
+    out["ap-depends"] = (DEPENDS_UNLIKE if late else DEPENDS_LIKE)
+    return out
+
+
+DEPENDS_UNLIKE = (
+    "The models here lack that property of LLaVA-1.5: their deep layers keep reading the image. Verdicts "
+    "about removing vision tokens in the deeper layers (FastV's and PyramidDrop's late stages, VTW and "
+    "DyVTE's exits, the three stages of chapter {ref}`dyvte`) are measured here on models for which late "
+    "image tokens still matter, so a claim that such removal is free may fail here and still hold on "
+    "LLaVA. The rank-consistency verdict compares the ranking within the image tokens, which their "
+    "concentration rather than their share decides; it does not rest on the share.")
+DEPENDS_LIKE = (
+    "On this property the models here resemble LLaVA-1.5 as FastV describes it, so the verdicts about "
+    "removing vision tokens in the deeper layers (FastV, PyramidDrop, VTW, DyVTE) are measured on a "
+    "model where that removal should be cheap, as on LLaVA.")
+
+
+PROFILE_MARKDOWN = {"ap-reading", "ap-depends"}  # the section's facts glued as MyST
