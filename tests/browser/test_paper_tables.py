@@ -43,7 +43,21 @@ TABLES = {
     "notebooks/06-cls-knee.html": {
         "tab-cls-knee-variants": ["layers", "stage 1", "vision keep %", "change", "lo", "hi"],
     },
+    # what later benchmark studies found, on both testbeds
+    "notebooks/10-later-benchmarks.html": {
+        "tab-later-verdicts": ["source", "claim", "paper", "8 layers: verdict", "16 layers: verdict"],
+        "tab-later-random": ["budget", "method", "8 layers: minus random", "16 layers: vs random"],
+        "tab-later-downsample": ["budget", "method", "8 layers: downsample minus method",
+                                 "16 layers: tokens (downsample / method)"],
+        "tab-later-families": ["model", "budget"],
+        "tab-later-equivalent": ["budget", "method", "8 layers: equivalent tokens", "16 layers: FLOPs %"],
+        "tab-later-batch": ["policy", "8 layers: answers changed", "16 layers: largest logit difference"],
+    },
 }
+# the methods later benchmark studies compare, as rows of the methods tables of both testbeds
+LATER_ROWS = ("downsampling", "pooling", "DART", "DivPrune")
+METHOD_TABLES = ("tab-methods", "tab-methods-deep", "tab-field-keep", "tab-field-keep-deep",
+                 "tab-field-flops", "tab-field-flops-deep")
 
 _TABLE_JS = """
 (label) => {
@@ -100,3 +114,25 @@ def test_the_check_reports_a_missing_column(page, site_copy):
         open_page(page, urljoin(url, path))
         problems = table_problems(page, path, TABLES[path])
     assert any("tab-methods lacks" in p and "% of unpruned" in p for p in problems), problems
+
+
+def missing_rows(page, labels, names) -> list[str]:
+    """The (table, method) pairs of `labels` x `names` where the method has no row."""
+    out = []
+    for label in labels:
+        text = page.evaluate("(l) => (document.getElementById(l) || {}).innerText || null", label)
+        out += [f"#{label}: no row {name!r}" if text is not None else f"no table #{label}"
+                for name in names if text is None or name not in text]
+    return sorted(set(out))
+
+
+def test_the_later_benchmarks_methods_are_rows_of_every_methods_table(page, site_url):
+    open_page(page, urljoin(site_url, "notebooks/05-psigmoid.html"))
+    problems = missing_rows(page, METHOD_TABLES, LATER_ROWS)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_row_check_reports_a_missing_method(page, site_url):
+    open_page(page, urljoin(site_url, "notebooks/05-psigmoid.html"))
+    problems = missing_rows(page, ["tab-methods"], ["no such method"])
+    assert problems == ["#tab-methods: no row 'no such method'"]

@@ -205,13 +205,14 @@ def batch_claim(results: Mapping[str, dict], tolerance: float = 1e-3, model: str
 # ---------------------------------------------------------------------------- on the book's results
 def measured(model: str) -> dict:
     """What the rules read for `model`, from the load-or-compute results of `vtr.chapters.runs`:
-    "records" (every method at the field's budgets, `runs.later_methods`, the unpruned "full" one
-    included), "correct" ((method, budget) -> per-question correctness on test), "full", "families"
-    (those the model answers from the image) and "batch" (`runs.batch_invariance` results)."""
+    "records" (every method at the field's keep rates, the "keep" rows of `runs.field_table`, the
+    unpruned "full" one included), "correct" ((method, budget) -> per-question correctness on
+    test), "full", "families" (those the model answers from the image) and "batch"
+    (`runs.batch_invariance` results)."""
     from . import claims
     from . import runs as R
 
-    recs = [r for r in R.later_methods(model)["records"] if "error" not in r]
+    recs = [r for r in R.field_table(model)["keep"] if "error" not in r]
     full = next(r for r in recs if r["method"] == "full")
     correct = {(r["method"], r["field"]): R.correct(r) for r in recs if "field" in r}
     return {"records": recs, "correct": correct, "full": full, "families": claims.image_families(model),

@@ -1,6 +1,6 @@
 """Chapter `later-benchmarks`: what benchmark studies published after the three papers found, checked
 on the book's engine and models. Every value the page glues and every table it saves, from the
-load-or-compute results of `vtr.chapters.runs` (`later_methods`, `batch_invariance`) and the rules
+load-or-compute results of `vtr.chapters.runs` (`field_table`, `batch_invariance`) and the rules
 of `vtr.chapters.benchmark_claims`."""
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def inputs(models: list[str] | None = None) -> dict:
 
     models = models or runs.models()
     data = {m: bc.measured(m) for m in models}
-    errors = {m: [r for r in runs.later_methods(m)["records"] if "error" in r] for m in models}
+    errors = {m: [r for r in runs.field_table(m)["keep"] if "error" in r] for m in models}
     return {"models": models, "data": data, "errors": errors,
             "verdicts": {m: bc.later_claims(m, data[m]) for m in models},
             "batch_errors": {m: runs.batch_invariance(m)["errors"] for m in models},

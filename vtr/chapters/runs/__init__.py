@@ -28,13 +28,14 @@ from .methods import (CLS_SHARE, correct, cls_knee, dyvte, dyvte_routers, field_
 from .model import (TARGET_FAMILY, TARGET_OVERALL, families_from_image, heldout_rows, meets_target,
                          rank_consistency, target_attention, tau_excluding_first, testbed_accuracy,
                          three_stages, training_log, vtw_sweep)
-from .later import (BATCH_BUDGET, BATCH_SIZES, LATER_METHODS, attention_profile, batch_invariance,
-                    later_methods)
+from .later import BATCH_BUDGET, BATCH_SIZES, LATER_METHODS, attention_profile, batch_invariance
 from .speed import GENERATION_METHODS, efficiency, generation
 
 BUDGETS = (0.5, 0.25, 0.125)
+# the methods tables' rows: the papers' baselines, then the methods later benchmark studies compare
+# (`runs.later`: downsampling, pooling, DART, DivPrune), P-Sigmoid last
 TABLE_METHODS = ("fastv", "pdrop", "sparsevlm", "random", "uniform", "vtw", "visionzip", "prumerge",
-                 "prumerge_plus", "tome", "psigmoid")
+                 "prumerge_plus", "tome", "downsample", "pool", "dart", "divprune", "psigmoid")
 TOLERANCE = 0.005
 # the field's budgets (SparseVLM's 192 / 128 / 64 of 576 tokens per layer) as mean keep rates
 FIELD_BUDGETS = sparsevlm_budgets()
@@ -98,5 +99,5 @@ __all__ = [
     # runs.speed
     "efficiency", "GENERATION_METHODS", "generation",
     # runs.later
-    "LATER_METHODS", "BATCH_BUDGET", "BATCH_SIZES", "later_methods", "batch_invariance", "attention_profile",
+    "LATER_METHODS", "BATCH_BUDGET", "BATCH_SIZES", "batch_invariance", "attention_profile",
 ]

@@ -1,12 +1,13 @@
 """The book's results on what later benchmark studies found (chapter `later-benchmarks`; part of
-`vtr.chapters.runs`, which re-exports them): the methods those studies added, at the field's
-budgets beside the field table's rows; the batch invariance of every policy; and the unpruned
-model's attention profile (chapter 3). Helpers and other results are reached through `runs`.
+`vtr.chapters.runs`, which re-exports them): the batch invariance of every policy, and the unpruned
+model's attention profile (chapter 3). The methods those studies added (`LATER_METHODS`) are rows
+of the methods and field tables (`runs.TABLE_METHODS`). Helpers and other results are reached
+through `runs`.
 """
 from __future__ import annotations
 
 from ... import findings
-from ...experiments import evaluations, policies, runners
+from ...experiments import policies, runners
 from ...experiments.sizes import size
 from .. import runs as R
 
@@ -16,33 +17,11 @@ BATCH_BUDGET = 0.25  # the keep rate every method's batch invariance is measured
 BATCH_SIZES = (1, 64)  # answers at batch 1 against batch 64 (left padding)
 
 
-def later_methods(model: str | None = None) -> dict:
-    """Every method at the field's budgets (`FIELD_BUDGETS`, keep rate) on test: the field table's
-    "keep" rows (read, not re-run: an evaluation is stored once per answer-deciding identity) and
-    `LATER_METHODS`. A method that cannot meet a budget has a record with its `error`."""
-    model = model or R.first_model()
-
-    def compute():
-        runner, test = runners.get("test", model)
-        recs = list(R.field_table(model)["keep"])
-        for field in R.FIELD_BUDGETS:
-            for name in LATER_METHODS:
-                try:
-                    rec = evaluations.eval_method(runner, test, name, field, experiment="later",
-                                                  progress=False, measure_speed=False)
-                except ValueError as e:  # an infeasible budget is reported, not hidden
-                    rec = {"method": name, "budget": field, "kind": "keep", "error": str(e)}
-                recs.append({**rec, "field": field})
-        return {"records": recs}
-    return R.cached(R.named("later_methods", model), compute)
-
-
 def batch_invariance(model: str | None = None) -> dict:
     """Each policy's answers and first-token logits at batch 1 against batch 64 (`BATCH_SIZES`) on the
     first `batch_questions` test questions (`vtr.findings.batch_invariance`): the unpatched model,
-    the engine's keep-all hooks ("full") and every method of the tables and `LATER_METHODS` at keep
-    rate `BATCH_BUDGET` (P-Sigmoid: its searched plan there). A method that cannot run there is
-    listed with its error."""
+    the engine's keep-all hooks ("full") and every method of the tables at keep rate `BATCH_BUDGET`
+    (P-Sigmoid: its searched plan there). A method that cannot run there is listed with its error."""
     model = model or R.first_model()
 
     def compute():
@@ -51,15 +30,14 @@ def batch_invariance(model: str | None = None) -> dict:
         out = {"unpatched": findings.batch_invariance(runner, split, None, BATCH_SIZES, patched=False),
                "full": findings.batch_invariance(runner, split, None, BATCH_SIZES)}
         errors = {}
-        for name in R.TABLE_METHODS + LATER_METHODS:
-            try:
+        for name in R.TABLE_METHODS:
+            try:  # a plan the budget does not allow, or a model the method cannot run on: say why
                 if name == "psigmoid":
                     R.psigmoid(BATCH_BUDGET, model=model)
                 policy = policies.policy_for(runner, split, name, BATCH_BUDGET)
+                out[name] = findings.batch_invariance(runner, split, policy, BATCH_SIZES)
             except ValueError as e:
                 errors[name] = str(e)
-                continue
-            out[name] = findings.batch_invariance(runner, split, policy, BATCH_SIZES)
         return {"results": out, "errors": errors, "budget": BATCH_BUDGET}
     return R.cached(R.named("batch_invariance", model), compute)
 
