@@ -155,11 +155,24 @@ def test_the_headline_judges_each_testbed_on_its_own_results(monkeypatch):
 
     monkeypatch.setattr(claims, "CLAIMS", (claims.rank_claim, model_free))
     monkeypatch.setattr(claims, "MODEL_FREE", (model_free,))
-    table = claims.headline(("testbed", "testbed-deep"))
+    table = claims.headline(("testbed", "testbed-deep"), later=False)
     assert table[0].verdicts() == {"testbed": "not reproduced", "testbed-deep": "reproduced"}
     assert asked == ["testbed"] and table[1].verdicts() == {"testbed": "reproduced",
                                                             "testbed-deep": "reproduced"}
     assert [c.claim for c in claims.depth_changes(table, ("testbed", "testbed-deep"))] == [table[0].claim]
+
+
+def test_the_headline_ends_with_the_later_benchmarks_rows_per_model(monkeypatch):
+    from vtr.chapters import benchmark_claims as bc
+
+    monkeypatch.setattr(claims, "CLAIMS", ())
+    verdict = {"testbed": "reproduced", "testbed-deep": "partly"}
+    monkeypatch.setattr(bc, "later_claims", lambda model: [
+        bc._judged(key, f"measured on {model}", verdict[model], model) for key in bc.CLAIM_TEXT])
+    table = claims.headline(("testbed", "testbed-deep"))
+    assert [row.claim for row in table] == [text[1] for text in bc.CLAIM_TEXT.values()]
+    assert table[0].verdicts() == verdict and table[0].chapter == bc.CHAPTER
+    assert table[-1].results["testbed-deep"][0] == "measured on testbed-deep"
 
 
 def test_a_chapters_verdict_list_shows_each_testbed_and_a_model_free_claim_once(monkeypatch):

@@ -345,8 +345,10 @@ CLAIMS = (rank_claim, nested_claim, greedy_claim, gsearch_claim, sshape_claim, p
 MODEL_FREE = (greedy_claim, tokenpacker_claim, generality_claim)
 
 
-def headline(models=None) -> list[HeadlineRow]:
-    """Every claim, measured and judged on each model of `models` (default: the profile's)."""
+def headline(models=None, later: bool = True) -> list[HeadlineRow]:
+    """Every claim, measured and judged on each model of `models` (default: the profile's): the three
+    papers' (`CLAIMS`), then, with `later`, the findings of later benchmark studies
+    (`benchmark_claims.later_claims`, chapter `later-benchmarks`)."""
     models = models or R.models()
     out = []
     for check in CLAIMS:
@@ -358,6 +360,13 @@ def headline(models=None) -> list[HeadlineRow]:
         first = rows[models[0]]
         out.append(HeadlineRow(first.paper, first.claim, first.paper_value, first.chapter,
                          {m: (r.measured, r.verdict) for m, r in rows.items()}))
+    if later:
+        from . import benchmark_claims
+
+        judged = {m: benchmark_claims.later_claims(m) for m in models}
+        for i, first in enumerate(judged[models[0]]):
+            out.append(HeadlineRow(first.paper, first.claim, first.paper_value, first.chapter,
+                                   {m: (judged[m][i].measured, judged[m][i].verdict) for m in models}))
     return out
 
 
