@@ -7,8 +7,8 @@ copy of a page with the defect planted, to show that it can fail.
 
 A check runs over every page of the site under test unless `OFF_SITE` holds it, with the reason;
 a check stays off the site only while the book still shows its class of defect. At present every
-check runs on the testbed's site; `OFF_PROFILE` names the checks that do not yet run on a
-benchmark profile's site (the tiny build), with the defect that keeps them off. One table is
+check runs on the testbed's site and on a benchmark profile's site (the tiny build); `OFF_PROFILE`
+would name a check kept off the latter, with the defect that keeps it off. One table is
 exempt from the number-and-caption check, by design: myst-nb's execution report on chapter 0 is
 built when the page is written, after Sphinx numbered the tables (helpers.UNNUMBERED_TABLES).
 """
@@ -25,12 +25,7 @@ pytestmark = pytest.mark.browser
 # check -> why it does not yet run over the site (the book still shows that defect)
 OFF_SITE: dict[str, str] = {}
 # check -> why it does not yet run over a benchmark profile's site (the tiny build shows the defect)
-OFF_PROFILE: dict[str, str] = {
-    "table-caption": "the introduction's GPU-hours table, shown on benchmark profiles only, is printed "
-                     "Markdown, not yet a numbered table",
-    "python-repr": "testbed-only sentences of chapters 2 and 5 glue values a benchmark profile does not "
-                   "have, which print as nan",
-}
+OFF_PROFILE: dict[str, str] = {}
 ON_SITE = tuple(name for name in READING_CHECKS if name not in OFF_SITE)
 PAGE = "notebooks/00-book-check.html"  # the page the defects are planted in
 
