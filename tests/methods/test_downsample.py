@@ -8,6 +8,7 @@ import vtr.methods as M
 from vtr.engine import FeatureCache, UnsupportedInput, adapter_for, prune
 from vtr.engine.adapters import Adapter
 from vtr.engine.encoder import resizer
+from vtr import tiny
 from vtr.methods import pool
 
 from .helpers import check_vision_at_layer0, run, run_stats, setup
@@ -116,3 +117,17 @@ def test_feature_cache_serves_both_encodings(llava):
         with torch.no_grad(), prune(model, pol), cache.attached(model):
             assert torch.equal(model(**inp).logits, ref)
     assert (cache.hits, cache.misses) == (2, 2)
+
+
+def test_generate_encodes_the_images_before_the_forward_and_still_resizes(llava):
+    """generate() may run the tower before the model's forward and pass its features instead of
+    pixel_values (as on a HuggingFace checkpoint): the engine re-encodes from the images the tower
+    saw, and the answers equal those of a direct forward under the same policy."""
+    from tests.engine.helpers import run as generate_run
+
+    model, inp, info = llava
+    pol = M.get("downsample")(info, 0.25)
+    out, _ = generate_run(model, {k: v for k, v in inp.items() if k != "position_ids"}, pol, max_new_tokens=1)
+    direct = run(model, inp, M.get("downsample")(info, 0.25))
+    allowed = slice(0, tiny.IMAGE_TOKEN)  # generate() suppresses the image and padding tokens
+    torch.testing.assert_close(out.scores[0][:, allowed], direct[:, -1, allowed].float())

@@ -98,6 +98,9 @@ class PruningSession:
             add(feat.self_attn.register_forward_pre_hook(eager(cap.attention_pre_hook, never),
                                                          with_kwargs=True))
             add(feat.register_forward_hook(eager(cap.output_hook, never)))
+            tower = getattr(getattr(self.model, "model", None), "vision_tower", None)
+            if tower is not None:  # the images themselves, for a policy that re-encodes them resized
+                add(tower.register_forward_pre_hook(eager(cap.tower_pre_hook, never), with_kwargs=True))
             # a FeatureCache that serves this batch from its memo refills the capture (see memo.py)
             setattr(self.model, CAPTURE_SLOT, cap)
         setattr(self.model, SELECTION_SLOT, self._selection)  # for a FeatureCache's pruned-prefix memo

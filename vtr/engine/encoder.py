@@ -2,7 +2,9 @@
 decoder.
 
 Vision-tower hooks (installed only when the policy has an encoder step) read the feature layer's
-attention input and its output, to offer CLS attention / CLS similarity / keys to the policy. The
+attention input and its output, to offer CLS attention / CLS similarity / keys to the policy, and
+the tower's input images (generate() may encode the images before the model's forward, which then
+receives their features and no pixel_values). They read and never modify. The
 captured tensors sit in a dict also exposed as `model._vtr_vision_capture` while `prune` is
 active, so a `FeatureCache` that skips the tower can hand back what the tower gave for the same
 images (`vtr.engine.memo`). The step's features are written into `inputs_embeds` by the decoder's
@@ -29,6 +31,11 @@ class VisionCapture(dict):
 
     def output_hook(self, module, args, output):
         self["out"] = output[0] if isinstance(output, tuple) else output
+
+    def tower_pre_hook(self, module, args, kwargs):
+        # the images the tower encodes: generate() may encode them before the model's own forward,
+        # which then carries the features (mm_encoder_outputs) and no pixel_values
+        self["pixels"] = kwargs.get("pixel_values", args[0] if args else None)
 
 
 def resizer(model, adapter, pixels):
@@ -66,7 +73,9 @@ def encoder_step(model, adapter, policy, cap: VisionCapture, embeds, vision, ref
     """(embeds, keep): the policy's encoder step on the images of this prefill (one per sample that
     has image positions; samples without any pass through), its features written into a copy of
     `inputs_embeds`, and the (B, T) positions it keeps (None: it changed nothing). `pixels`: the
-    call's pixel_values, for a policy that re-encodes the images resized."""
+    call's pixel_values, for a policy that re-encodes the images resized (else those the tower saw
+    in this step, `VisionCapture.tower_pre_hook`)."""
+    pixels = pixels if pixels is not None else cap.get("pixels")
     has = vision.any(1)
     if not bool(has.any()):  # no image in this forward (a text-only turn): nothing to reduce
         cap.clear()
