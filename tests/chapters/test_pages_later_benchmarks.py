@@ -105,3 +105,18 @@ def test_not_run_rows_name_the_model_and_reason():
     rows = page.not_run_rows({"a": [{"method": "pdrop", "budget": B, "error": "cannot meet"}]}, LABEL)
     assert rows == [{"testbed": "8 layers", "method": "PyramidDrop", "budget": page.budget_label(B),
                      REASON: "cannot meet"}]
+
+
+def test_tables_say_what_could_not_be_compared_instead_of_failing():
+    empty = {"a": {**DATA["a"], "records": [DATA["a"]["full"]], "correct": {}}}
+    for table in (page.random_table, page.downsample_table, page.equivalent_table, page.family_table):
+        out = table(empty, LABEL)
+        assert list(out.columns) == ["note"] and len(out) == 1, table.__name__
+
+
+def test_batch_comparison_failures_are_listed_with_their_reason():
+    from vtr.chapters.pages import REASON
+
+    rows = page.not_run_rows({}, LABEL, {"b": {"downsample": "only LLaVA"}}, 0.25)
+    assert rows == [{"testbed": "16 layers", "method": "downsampling", "budget": "25.0% (batch comparison)",
+                     REASON: "only LLaVA"}]

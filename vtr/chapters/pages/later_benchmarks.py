@@ -56,6 +56,16 @@ def _columns(label: dict, model: str, names: tuple[str, ...]) -> list[str]:
     return [f"{named(label, model)}: {n}" for n in names]
 
 
+def _indexed(rows: dict, names: list[str], empty: str) -> pd.DataFrame:
+    """`rows` ({index tuple: {column: value}}) as a frame indexed by `names`, or one row saying
+    `empty` when nothing could be compared (a glued table needs a table there)."""
+    if not rows:
+        return pd.DataFrame({"note": [empty]})
+    out = pd.DataFrame.from_dict(rows, orient="index")
+    out.index.names = names
+    return out
+
+
 def random_table(data: dict, label: dict, methods=bc.ATTENTION_METHODS, random: str = "random",
                  ) -> pd.DataFrame:
     """Every attention-based method minus random (points, paired interval on the same questions) and
@@ -71,9 +81,7 @@ def random_table(data: dict, label: dict, methods=bc.ATTENTION_METHODS, random: 
                 diff, verdict = _columns(label, m, ("minus random", "vs random"))
                 rows.setdefault((budget_label(b), display(name)), {}).update({diff: interval(ci),
                                                                               verdict: against(ci)})
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.names = ["budget", "method"]
-    return out
+    return _indexed(rows, ["budget", "method"], "no budget where random and an attention-based method ran")
 
 
 def downsample_table(data: dict, label: dict, methods=bc.ADVANCED_METHODS + ("pool",),
@@ -91,9 +99,7 @@ def downsample_table(data: dict, label: dict, methods=bc.ADVANCED_METHODS + ("po
             cols = _columns(label, m, ("tokens (downsample / method)", "downsample minus method"))
             rows.setdefault((budget_label(b), display(name)), {}).update(
                 {cols[0]: f"{e_simple:.1f} / {e_method:.1f}", cols[1]: interval(ci)})
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.names = ["budget", "method"]
-    return out
+    return _indexed(rows, ["budget", "method"], f"{display(simple)} could not run on any model here")
 
 
 def family_table(data: dict, label: dict) -> pd.DataFrame:
@@ -110,6 +116,8 @@ def family_table(data: dict, label: dict) -> pd.DataFrame:
                 name = f"{f}*" if f in d["families"] else f
                 row[name] = 100 * (float(np.mean([r["families"][f] for r in rs])) - full[f])
             rows.append(row)
+    if not rows:
+        return pd.DataFrame({"note": ["no pruned record at the field's budgets"]})
     return pd.DataFrame(rows).set_index(["model", "budget"])
 
 
@@ -124,9 +132,7 @@ def equivalent_table(data: dict, label: dict) -> pd.DataFrame:
             keep, tokens, flops = _columns(label, m, ("keep %", "equivalent tokens", "FLOPs %"))
             rows.setdefault((budget_label(r["field"]), display(r["method"])), {}).update(
                 {keep: 100 * r["keep_rate"], tokens: equivalent_tokens(r), flops: 100 * r["flops_ratio"]})
-    out = pd.DataFrame.from_dict(rows, orient="index")
-    out.index.names = ["budget", "method"]
-    return out
+    return _indexed(rows, ["budget", "method"], "no method ran at the field's budgets")
 
 
 def batch_table(data: dict, label: dict) -> pd.DataFrame:
@@ -144,12 +150,19 @@ def batch_table(data: dict, label: dict) -> pd.DataFrame:
     return out
 
 
-def not_run_rows(errors: dict, label: dict) -> list[dict]:
-    """The methods that could not run at a field budget, per model, as rows of `pages.not_run_table`."""
+def not_run_rows(errors: dict, label: dict, batch_errors: dict | None = None,
+                 batch_budget: float | None = None) -> list[dict]:
+    """What could not run, per model, as rows of `pages.not_run_table`: the methods that could not
+    meet a field budget (`errors`: model -> error records) and those left out of the batch
+    comparison (`batch_errors`: model -> {method: reason}, at keep rate `batch_budget`)."""
     from . import REASON
 
-    return [{"testbed": named(label, m), "method": display(r["method"]), "budget": budget_label(r["budget"]),
+    rows = [{"testbed": named(label, m), "method": display(r["method"]), "budget": budget_label(r["budget"]),
              REASON: r["error"]} for m, rs in errors.items() for r in rs]
+    rows += [{"testbed": named(label, m), "method": display(name),
+              "budget": f"{batch_budget:.1%} (batch comparison)", REASON: why}
+             for m, found in (batch_errors or {}).items() for name, why in found.items()]
+    return rows
 
 
 def accuracy_points(data: dict, label: dict) -> pd.DataFrame:
