@@ -46,3 +46,10 @@ def test_family_columns_keep_testbed_names_and_name_benchmarks_as_the_papers():
     assert tables.family_columns(bench) == tables.family_scores(bench)
     assert set(tables.family_columns(bench)) == {tables.BENCHMARK_COLUMNS["pope"],
                                                  tables.BENCHMARK_COLUMNS["mme"]}
+
+
+def test_a_range_of_one_round_prints_one_value():
+    from vtr.chapters.tables import span
+
+    assert span(1.1, 1.16) == "1.10-1.16"
+    assert span(1.13, 1.13) == "1.13" and span(1.1301, 1.1299) == "1.13"

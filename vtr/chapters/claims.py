@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import runs as R
+from .tables import span
 
 
 @dataclass
@@ -161,7 +162,8 @@ def gsearch_claim(model: str = "testbed") -> ModelVerdict:
     predicted = 1 / test["flops_ratio"]
     t = _speed(model, "gsearch")
     sp = t["speedup"] if t else float("nan")
-    spread = f" (range {t['speedup_range'][0]:.2f}-{t['speedup_range'][1]:.2f} over rounds)" if t else ""
+    ranged = t is not None and "-" in span(*t["speedup_range"])  # one round has no range to show
+    spread = f" (range {span(*t['speedup_range'])} over rounds)" if ranged else ""
     verdict = grade(min(predicted, sp) >= 2.0 and drop <= 0.01, min(predicted, sp) > 1.2 and drop <= 0.02)
     if not image_families(model):
         verdict = "not tested"
@@ -308,8 +310,10 @@ def dyvte_claim(model: str = "testbed") -> ModelVerdict:
     verdict = grade(saved >= 0.4 and drop <= 0.01, saved >= 0.2 and drop <= 0.02)
     if not image_families(model):
         verdict = "not tested"
-    return _judged("dyvte", f"{_pct(saved)} less decoder prefill FLOPs on test (mean over {len(seeds)} "
-                f"router seeds); accuracy averaged over seeds: {said}", verdict, model)
+    over = "one router seed" if len(seeds) == 1 else f"mean over {len(seeds)} router seeds"
+    answers = "accuracy" if len(seeds) == 1 else "accuracy averaged over seeds"
+    return _judged("dyvte", f"{_pct(saved)} less decoder prefill FLOPs on test ({over}); {answers}: {said}",
+                   verdict, model)
 
 
 def generality_claim(model: str = "testbed") -> ModelVerdict:

@@ -17,6 +17,12 @@ import pandas as pd
 
 from ..experiments.profiles import BENCHMARK_NAMES
 
+
+def span(lo: float, hi: float) -> str:
+    """A range as the book prints it: "1.10-1.16", or one value when both ends agree (one round)."""
+    return f"{lo:.2f}" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}-{hi:.2f}"
+
+
 # testbed family -> the benchmark it stands in for (column header)
 ANALOGUE = {
     "attribute": "attribute ~ GQA",
@@ -81,7 +87,7 @@ def paper_layout(records: list[dict], speed: dict | None = None, group=None) -> 
         reference = mean if reference is None else reference
         label, key = ("1", None) if r["method"] == "full" else group(r)
         t = timed.get((key, r["method"]))
-        spread = f"{t['speedup_range'][0]:.2f}-{t['speedup_range'][1]:.2f}" if t else None
+        spread = span(*t["speedup_range"]) if t else None
         rows.append({"budget": label,
                      "method": UNPRUNED if r["method"] == "full" else r["method"], **scores,
                      "average": mean, "% of unpruned": 100 * mean / reference,

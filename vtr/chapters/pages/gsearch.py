@@ -145,7 +145,7 @@ def models_table(gs: dict, speed: dict, cis: dict, n_layers: dict) -> pd.DataFra
                      "test accuracy %": 100 * t["overall"], "unpruned %": 100 * full["overall"],
                      "change (points)": 100 * ci["mean"], "95% CI low": 100 * ci["lo"],
                      "95% CI high": 100 * ci["hi"], "prefill speedup": sp["speedup"],
-                     "speedup range": f"{sp['speedup_range'][0]:.2f}-{sp['speedup_range'][1]:.2f}"})
+                     "speedup range": tables.span(*sp["speedup_range"])})
     return pd.DataFrame(rows)
 
 
