@@ -79,6 +79,14 @@ def test_the_judged_drop_takes_the_image_families_when_they_drop_more(monkeypatc
     assert drop == pytest.approx(0.11) and "from the image" in said
 
 
+def test_an_interval_shared_by_overall_and_the_image_families_is_said_once(monkeypatch, image):
+    no_noise(monkeypatch, 0.01)
+    _, said = claims.judged_drop(record(0.9), record(0.8))  # the same change everywhere
+    assert said.count("points") == 1 and "overall and on the families answered from the image" in said
+    _, said = claims.judged_drop(record(0.9), {"overall": 0.89, "families": {"attribute": 0.7, "count": 0.9}})
+    assert said.count("points") == 2
+
+
 def test_the_judged_drop_is_the_upper_end_of_the_interval(monkeypatch, image):
     no_noise(monkeypatch, 0.015)
     drop, _ = claims.judged_drop(record(0.9), record(0.9))

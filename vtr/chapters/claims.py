@@ -117,8 +117,10 @@ def judged_drop(full: dict, pruned, model: str = "testbed") -> tuple[float, str]
     if not fams:
         return -overall["lo"], f"{_points(overall)} overall (no family uses the image)"
     on_image = R.record_difference(pruned, full, families=fams)
-    return (max(-overall["lo"], -on_image["lo"]),
-            f"{_points(overall)} overall, {_points(on_image)} on the families answered from the image")
+    judged = max(-overall["lo"], -on_image["lo"])
+    if _points(on_image) == _points(overall):  # one interval, said once (e.g. every family uses the image)
+        return judged, f"{_points(overall)} overall and on the families answered from the image"
+    return judged, f"{_points(overall)} overall, {_points(on_image)} on the families answered from the image"
 
 
 def _rec(method, budget, records):
