@@ -65,11 +65,12 @@ def test_accuracy_facts_follow_the_runs_rules():
     assert f["tb-min-family"] == min(acc["families"].values())
     assert f["tb-target"] == ("met" if runs.meets_target(acc) else "not met")
     assert (f["tb-exist-f1"], f["tb-prior"], f["tb-n"]) == (0.7, acc["prior_overall"], 30)
+    assert f["tb-prior-clause"].endswith(f"would score {acc['prior_overall']:.1%}")
 
 
 def test_accuracy_facts_without_a_prior():
     f = page.accuracy_facts(_bench_acc())
-    assert math.isnan(f["tb-prior"])
+    assert math.isnan(f["tb-prior"]) and "nan" not in f["tb-prior-clause"]
     assert f["tb-min-family"] == 0.6  # MME's score is no accuracy
     assert f["tb-exist-f1"] == 0.8  # POPE's paper metric is its F1
     assert f["tb-uses"] == "pope, mme" and f["tb-target"] == "not applicable here"

@@ -136,6 +136,10 @@ def accuracy_facts(acc: dict) -> dict:
     return {
         "tb-overall": acc["overall"], "tb-blank": acc["blank_image"]["overall"],
         "tb-prior": acc["prior_overall"] if testbed else NAN,
+        # the sentence's end: the answer prior exists where the questions' families are the testbed's
+        "tb-prior-clause": (f"; always giving each family's most frequent answer would score "
+                            f"{acc['prior_overall']:.1%}" if testbed else
+                            " (the answer prior is computed on the testbed's families only)"),
         "tb-min-family": weakest(acc),
         "tb-exist-f1": f1 if f1 is not None else acc["families"].get("pope", NAN),
         "tb-n": acc["n"],
