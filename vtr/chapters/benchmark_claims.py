@@ -178,8 +178,9 @@ def fragile_family_claim(full: dict, records: Sequence[dict], family: str = "tex
         order = sorted(drop, key=drop.get, reverse=True)
         firsts.append(order[0] == family)
         runner_up = order[1] if order[0] == family else order[0]
-        parts.append(f"{_budget(b)}: {family} drops {100 * drop[family]:.1f} points (rank "
-                     f"{order.index(family) + 1} of {len(fams)}; {runner_up} {100 * drop[runner_up]:.1f})")
+        # printed as changes (pruned - unpruned, negative a drop), the book's sign
+        parts.append(f"{_budget(b)}: {family} {-100 * drop[family]:+.1f} points (drop rank "
+                     f"{order.index(family) + 1} of {len(fams)}; {runner_up} {-100 * drop[runner_up]:+.1f})")
     if not budgets:
         return _judged("text", "no pruned records", "not tested", model)
     return _judged("text", "; ".join(parts), grade(all(firsts), any(firsts)), model)

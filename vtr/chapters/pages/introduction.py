@@ -67,8 +67,8 @@ def headline_md(table: list, models: list, labels: dict) -> str:
 
 
 HEADLINE_LABEL = "tab-headline"
-HEADLINE_CAPTION = ("The papers' claims: each paper's number beside what each testbed measured and the "
-                    "verdict of the claim's rule.")
+HEADLINE_CAPTION = ("The papers' claims and the later benchmarks' findings: each source's number beside "
+                    "what each model measured and the verdict of the claim's rule.")
 
 
 def headline_block(table: list, models: list, labels: dict) -> str:
