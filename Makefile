@@ -114,8 +114,9 @@ test-books: venv
 	$(MAKE) book-tiny
 	$(MAKE) test-browser VTR_BOOK_HTML=$(TINY_HTML)
 
+# --durations: the slowest tests in every log, where a cut of the unit-test stream starts
 test-unit: venv
-	$(PY) -m pytest -m "not browser"
+	$(PY) -m pytest -m "not browser" --durations=25
 
 # The publishing workflow, validated offline against GitHub's workflow schema (vendored in check-jsonschema);
 # the Python sources against ruff's rules in pyproject.toml.
