@@ -370,12 +370,21 @@ _TABLE_FIT_JS = """
     const first = t.querySelector('tbody tr > :first-child, tr > :first-child');
     const frozen = first !== null && getComputedStyle(first).position === 'sticky';
     const fits = scroller !== null && scroller.getBoundingClientRect().width <= column + 1;
-    if (!(fits && frozen)) {
+    // the caption's text must stay inside the scrolling box's visible width, not scroll with the table
+    const text = t.querySelector(':scope > caption');
+    let captionFits = true;
+    if (fits && text) {
+      const range = document.createRange();
+      range.selectNodeContents(text);
+      captionFits = range.getBoundingClientRect().right <= scroller.getBoundingClientRect().right + 1;
+    }
+    if (!(fits && frozen && captionFits)) {
       const cap = t.querySelector('caption .caption-number');
       out.push({id: t.id || '', caption: cap ? cap.textContent.trim() : '', n: i + 1,
                 width: Math.round(width), column: Math.round(column),
                 why: !scroller ? 'no scrolling box' : (!fits ? 'its scrolling box overflows too'
-                                                               : 'its first column is not frozen')});
+                     : (!frozen ? 'its first column is not frozen'
+                                : 'its caption runs past the scrolling box'))});
     }
   });
   return out;
@@ -386,7 +395,8 @@ _TABLE_FIT_JS = """
 def table_fit_problems(page, where: str) -> list[str]:
     """A table wider than the content column must be designed to scroll: inside a box with
     overflow-x auto/scroll that fits the column, with a frozen (position: sticky) first column,
-    so that the column naming each row stays in view while the rest scrolls."""
+    so that the column naming each row stays in view while the rest scrolls, and a caption whose
+    text stays within the box's visible width."""
     out = []
     for t in page.evaluate(_TABLE_FIT_JS):
         name = t["caption"] or (f"#{t['id']}" if t["id"] else f"table {t['n']}")

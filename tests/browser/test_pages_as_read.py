@@ -114,6 +114,17 @@ def test_table_fit_accepts_a_table_built_to_scroll(reading_page, site_copy):
     assert not any("planted-scroll" in p for p in problems), problems
 
 
+def test_table_fit_reports_a_caption_cut_by_the_scrolling_box(reading_page, site_copy):
+    """A table built to scroll whose caption spans the whole table: its first line runs past the
+    visible box and is cut there."""
+    frozen = WIDE.replace("<td>", '<td style="position:sticky;left:0">', 1)
+    caption = "<caption>" + "a caption as wide as the table " * 12 + "</caption>"
+    _plant(site_copy, '<div style="overflow-x:auto;max-width:100%"><table id="planted-caption">'
+                      + caption + "<tr>" + frozen + "</tr></table></div>")
+    problems = _check_copy(reading_page, site_copy, "table-fit")
+    assert any("planted-caption" in p and "caption runs past" in p for p in problems), problems
+
+
 def test_image_alt_check_reports_a_file_name(reading_page, site_copy):
     path = site_copy / PAGE
     text = path.read_text()
