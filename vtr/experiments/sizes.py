@@ -21,6 +21,8 @@ SIZES: dict[str, tuple] = {
     "speed_batch": (32, 8),            # batch of the speedup column of a method's record
     "speed_repeats": (3, 1),           # interleaved rounds of that speedup
     "table_speed_repeats": (5, 1),     # interleaved rounds timing every method of a budget together
+    "table_speed_warmup": (2, 0),      # their untimed warm-up rounds (smoke: none, the timed round runs
+                                       # the same code; the tiny profile runs one)
     "probe_questions": (300, 32),      # attribute probes of the testbed chapter
     "rank_questions": (300, 32),       # val questions of the rank-consistency scores
     "cls_questions": (300, 32),        # val questions of the CLS-similarity curves

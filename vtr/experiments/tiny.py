@@ -19,11 +19,12 @@ LAYERS = 8
 # Small enough for a test run, large enough that every code path runs (several batches, searches
 # with more than one look, routers with more than one batch).
 SIZES = {"val": 12, "val_extra": 12, "test": 8, "bo_iterations": 4, "speed_batch": 4, "speed_repeats": 1,
-         "table_speed_repeats": 1, "probe_questions": 8, "rank_questions": 8, "cls_questions": 8,
-         "stage_questions": 8, "router_questions": 24, "router_seeds": [0], "efficiency_batch": 4,
-         "prefill_repeats": 1, "decode_new_tokens": 2, "decode_repeats": 1, "growth_sizes": [32],
-         "growth_repeats": 1, "generate_batch": 2, "generate_new_tokens": [2, 4], "generate_repeats": 1,
-         "published_batch": 2, "published_repeats": 1, "published_warmup": 0, "published_hidden": 64}
+         "table_speed_repeats": 1, "table_speed_warmup": 1, "probe_questions": 8, "rank_questions": 8,
+         "cls_questions": 8, "stage_questions": 8, "router_questions": 24, "router_seeds": [0],
+         "efficiency_batch": 4, "prefill_repeats": 1, "decode_new_tokens": 2, "decode_repeats": 1,
+         "growth_sizes": [32], "growth_repeats": 1, "generate_batch": 2, "generate_new_tokens": [2, 4],
+         "generate_repeats": 1, "published_batch": 2, "published_repeats": 1, "published_warmup": 0,
+         "published_hidden": 64}
 
 
 def folder() -> Path:

@@ -22,7 +22,7 @@ import time
 from ...experiments import runners, store
 from ..definitions import sparsevlm_budgets
 from .methods import (CLS_SHARE, correct, cls_knee, dyvte, dyvte_routers, field_group, field_speed,
-                           field_table, gsearch, gsearch_queries, methods_speed, methods_table,
+                           field_table, gsearch, gsearch_queries, methods_speed, methods_table, timed_rows,
                            paired_difference, per_sample_correct, psigmoid, record_difference, routers_path,
                            score_sources, stored_record)
 from .model import (TARGET_FAMILY, TARGET_OVERALL, families_from_image, heldout_rows, meets_target,
@@ -92,7 +92,7 @@ __all__ = [
     "training_log", "heldout_rows", "target_attention", "rank_consistency", "tau_excluding_first",
     "vtw_sweep", "three_stages",
     # runs.methods
-    "gsearch_queries", "gsearch", "psigmoid", "methods_table", "methods_speed", "field_table",
+    "gsearch_queries", "gsearch", "psigmoid", "methods_table", "methods_speed", "timed_rows", "field_table",
     "field_speed", "field_group", "stored_record", "correct", "per_sample_correct", "score_sources",
     "CLS_SHARE", "cls_knee", "routers_path", "dyvte_routers", "dyvte", "paired_difference",
     "record_difference",

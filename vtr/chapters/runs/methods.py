@@ -98,11 +98,11 @@ def methods_speed(model: str | None = None) -> dict:
     run per budget (every round times the unpruned model and then each method on the same batch),
     so the methods of one table row group are measured under the same machine load, with the
     range of their paired per-round ratios (`vtr.timing.prefill_policies`). G-Search's plan is timed
-    in a run of its own, under "searched"."""
+    in a run of its own, under "searched". A policy timed before in this build is not timed again
+    (`timed_rows`)."""
     model = model or R.first_model()
 
     def compute():
-        from ... import timing
         from ...plan import PlanError
 
         runner, test = runners.get("test", model)
@@ -121,14 +121,61 @@ def methods_speed(model: str | None = None) -> dict:
                     chosen[name] = policies.policy_for(runner, test, name, budget)
                 except (PlanError, ValueError):  # infeasible at this budget: the table says why
                     continue
-            out[str(budget)] = timing.prefill_policies(runner.model, inputs, chosen,
-                                                       repeats=size("table_speed_repeats"))
+            out[str(budget)] = R.timed_rows(runner, inputs, chosen, model, f"methods {budget:g}")
         R.gsearch(model)  # G-Search's plan (no budget: it finds its own), timed the same way
-        out["searched"] = timing.prefill_policies(
-            runner.model, inputs, {"gsearch": policies.policy_for(runner, test, "gsearch", None)},
-            repeats=size("table_speed_repeats"))
+        searched = {"gsearch": policies.policy_for(runner, test, "gsearch", None)}
+        out["searched"] = R.timed_rows(runner, inputs, searched, model, "searched")
         return {"budgets": out, "batch": size("speed_batch")}
     return R.cached(R.named("methods_speed", model), compute)
+
+
+def timed_rows(runner, inputs: dict, chosen: dict, model: str, group: str) -> list[dict]:
+    """`vtr.timing.prefill_policies` rows of one row group (`chosen`: method -> policy), each
+    policy timed once per build and model: a policy whose `Policy.identity` (its plan and selection
+    rule) was timed before, in this group or an earlier one, shows that row, named for its method,
+    with `timed_as` (the method and group it was timed as). The rows are kept in the results folder
+    ("prefill_rows.jsonl", keyed by model, identity, batch, rounds and warm-up), so the methods and
+    field tables and a resumed build share them. A policy without an identity is timed on its own
+    row."""
+    from ... import journal, timing
+
+    repeats, warmup = size("table_speed_repeats"), size("table_speed_warmup")
+
+    def key_of(policy):
+        identity = policy.identity()
+        if identity is None:
+            return None
+        return json.dumps({"model": model, "identity": identity, "batch": len(inputs["input_ids"]),
+                           "repeats": repeats, "warmup": warmup}, sort_keys=True)
+
+    path = store.store_path("prefill_rows")
+    known = {r["key"]: r for r in journal.read(path)} if path.exists() else {}
+    keys = {name: key_of(p) for name, p in chosen.items()}
+    todo, first = {}, {}
+    for name, p in chosen.items():
+        k = keys[name]
+        if k is None or (k not in known and k not in first):
+            todo[name] = p
+            if k is not None:
+                first[k] = name
+    timed = {r["name"]: r for r in timing.prefill_policies(runner.model, inputs, todo, repeats=repeats,
+                                                           warmup=warmup)} if todo else {}
+    fresh = [{"key": keys[n], "row": r, "group": group} for n, r in timed.items() if keys[n] is not None]
+    if fresh:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        journal.append(path, fresh)
+        known.update({f["key"]: f for f in fresh})
+    rows = []
+    for name in chosen:
+        k = keys[name]
+        if name in timed:
+            rows.append(timed[name])
+        elif k in first:  # a method of this group with another method's plan and rule
+            rows.append({**timed[first[k]], "name": name, "timed_as": f"{first[k]} ({group})"})
+        else:
+            was = known[k]
+            rows.append({**was["row"], "name": name, "timed_as": f"{was['row']['name']} ({was['group']})"})
+    return rows
 
 
 def _field_psigmoid(budget: float, model: str):
@@ -191,12 +238,11 @@ def field_table(model: str | None = None) -> dict:
 
 def field_speed(model: str | None = None) -> dict:
     """Prefill speedup of every row of `field_table`, one interleaved run per row group (as
-    `methods_speed`), keyed "keep <budget>" and "matched <budget>" (`field_group`)."""
+    `methods_speed`), keyed "keep <budget>" and "matched <budget>" (`field_group`). A policy the
+    methods table or an earlier group timed is not timed again (`timed_rows`)."""
     model = model or R.first_model()
 
     def compute():
-        from ... import timing
-
         runner, test = runners.get("test", model)
         table = R.field_table(model)
         inputs = runner.inputs(test.samples[:size("speed_batch")], test)
@@ -207,8 +253,8 @@ def field_speed(model: str | None = None) -> dict:
                 chosen = {r["method"]: policies.policy_for(runner, test, r["method"], r["budget"], r["kind"])
                             for r in rows}
                 if chosen:
-                    out[R.field_group(way, field)] = timing.prefill_policies(
-                        runner.model, inputs, chosen, repeats=size("table_speed_repeats"))
+                    group = R.field_group(way, field)
+                    out[group] = R.timed_rows(runner, inputs, chosen, model, group)
         return {"groups": out, "batch": size("speed_batch")}
     return R.cached(R.named("field_speed", model), compute)
 
