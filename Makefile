@@ -38,6 +38,11 @@ TINY_HTML  := book/_build_tiny/_build/html
 CACHE       := book/.jupyter_cache$(SUFFIX)
 SMOKE_CACHE := book/.jupyter_cache_smoke
 
+# Imports write their bytecode caches (the venv is installed with --no-compile). With
+# PYTHONDONTWRITEBYTECODE set, every Python process (each notebook kernel, each test subprocess)
+# compiles torch and transformers from source again: about 10 s each, minutes over a build.
+unexport PYTHONDONTWRITEBYTECODE
+
 # Notebook kernels: take the "python3" kernelspec of the venv, never a user-wide one.
 export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
