@@ -104,3 +104,20 @@ def test_prefill_reports_peak_memory_per_policy():
     assert 0 < row["prefill_peak_bytes"] < row["prefill_peak_bytes_unpruned"]
     expected = row["prefill_peak_bytes"] / row["prefill_peak_bytes_unpruned"]
     assert row["prefill_peak_ratio"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_one_untimed_run_gives_the_same_memory_and_flops_as_separate_runs():
+    """A row's peak memory, token counts and KV bytes come from one untimed prefill per policy: the
+    same values as a prefill measured on its own, and generation's FLOPs ratio is prefill's."""
+    from vtr.engine import PlanPolicy, Policy
+
+    model, inputs = _model()
+    n = tiny.n_image_tokens(model, "llava")
+    plans = timing.keep_plans(2, n, [0.25])
+    (row,) = timing.prefill(model, inputs, plans, repeats=1, warmup=0, memory=True)
+    policy = PlanPolicy(plans["keep=0.25"], query="last", source="previous")
+    assert row["prefill_peak_bytes"] == timing.prefill_peak_bytes(model, inputs, policy)
+    assert row["prefill_peak_bytes_unpruned"] == timing.prefill_peak_bytes(model, inputs, Policy())
+    gen = {r["name"]: r for r in timing.generate(model, inputs, plans, [2], repeats=1, warmup=0)}
+    assert gen["keep=0.25"]["prefill_flops_ratio"] == row["flops_ratio"] < 1
+    assert gen["keep=0.25"]["kv_bytes_ratio"] == row["kv_bytes_ratio"] < 1

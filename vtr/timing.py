@@ -112,11 +112,22 @@ def _run(model, inputs, policy, use_cache=False):
 @torch.inference_mode()
 def prefill_peak_bytes(model, inputs: dict, policy) -> int:
     """Peak memory of one untimed prefill under `policy` (`vtr.memory.PeakMemory`)."""
+    return _untimed(model, inputs, policy, memory=True)[2]
+
+
+@torch.inference_mode()
+def _untimed(model, inputs, policy, memory: bool = False):
+    """One untimed prefill with a KV cache under `policy`: (its pruning session, its output, and with
+    `memory` its peak bytes, else None). The rows' token counts, KV bytes and peak memory all come
+    from this one run."""
+    import contextlib
+
     from .memory import PeakMemory
 
-    with prune(model, policy), PeakMemory(model_device(model)) as m:
-        model(**inputs, use_cache=True, logits_to_keep=1)
-    return m.peak_bytes
+    peak = PeakMemory(model_device(model)) if memory else contextlib.nullcontext()
+    with prune(model, policy) as session, peak:
+        out = model(**inputs, use_cache=True, logits_to_keep=1)
+    return session, out, peak.peak_bytes if memory else None
 
 
 def prefill(model, inputs: dict, plans: dict[str, Plan], repeats: int = 7, warmup: int = 2,
@@ -151,14 +162,13 @@ def prefill_policies(model, inputs: dict, policies: dict[str, Policy], repeats: 
             times[name].append(dt)
             sel[name].append(session.select_seconds)
     base = statistics.median(base_t)
-    _, s_full, out_full = _run(model, inputs, Policy(), use_cache=True)
+    s_full, out_full, full_peak = _untimed(model, inputs, Policy(), memory)
     full_kv = _kv_bytes(out_full.past_key_values)
     n_img = inputs["input_ids"].shape[0]
     full_flops = whole_prefill_flops(model, inputs, s_full.last_stats["token_counts"].tolist(), n_img)
-    full_peak = prefill_peak_bytes(model, inputs, Policy()) if memory else None
     rows = []
     for name, p in policies.items():
-        _, s, out = _run(model, inputs, p, use_cache=True)
+        s, out, peak = _untimed(model, inputs, p, memory)
         flops = whole_prefill_flops(model, inputs, s.last_stats["token_counts"].tolist(), n_img)
         t = statistics.median(times[name])
         f = flops / full_flops
@@ -170,7 +180,6 @@ def prefill_policies(model, inputs: dict, policies: dict[str, Policy], repeats: 
                "kv_bytes_ratio": round(_kv_bytes(out.past_key_values) / full_kv, 4),
                "prefill_ms_unpruned": round(base * 1e3, 2), "prefill_ms": round(t * 1e3, 2)}
         if memory:
-            peak = prefill_peak_bytes(model, inputs, p)
             row.update(prefill_peak_bytes=peak, prefill_peak_bytes_unpruned=full_peak,
                        prefill_peak_ratio=round(peak / max(1, full_peak), 4))
         rows.append(row)
@@ -246,12 +255,13 @@ def _generate_once(model, inputs: dict, policy, new_tokens: int, measure=None) -
         return measure() if measure is not None else contextlib.nullcontext()
 
     device = model_device(model)
-    with prune(model, policy):
+    with prune(model, policy) as session:
         with phase() as m_pre:
             t0 = clock(device)
             out = model(**inputs, use_cache=True, logits_to_keep=1)
             nxt = out.logits[:, -1:].argmax(-1)
             ttft = clock(device) - t0
+        counts = session.last_stats["token_counts"].tolist()  # the prefill's, before decoding
         cache = out.past_key_values
         kv = _kv_bytes(cache)
         mask = inputs["attention_mask"]
@@ -264,7 +274,8 @@ def _generate_once(model, inputs: dict, policy, new_tokens: int, measure=None) -
                 nxt = out.logits[:, -1:].argmax(-1)
             decode = clock(device) - t1
     if measure is not None:
-        return {"prefill_peak_bytes": m_pre.peak_bytes, "decode_peak_bytes": m_dec.peak_bytes, "kv_bytes": kv}
+        return {"prefill_peak_bytes": m_pre.peak_bytes, "decode_peak_bytes": m_dec.peak_bytes, "kv_bytes": kv,
+                "token_counts": counts}
     return {"ttft": ttft, "decode": decode, "total": ttft + decode, "kv_bytes": kv}
 
 
@@ -308,13 +319,10 @@ def generate_policies(model, inputs: dict, policies: dict[str, Policy], new_toke
     lm = model.get_decoder() if hasattr(model, "get_decoder") else model
     weights = _param_bytes(lm) + _param_bytes(model.get_output_embeddings())
     n_img = inputs["input_ids"].shape[0]
-    flops = {}
-    for name, p in policies.items():
-        with prune(model, p) as s:
-            model(**inputs, use_cache=False, logits_to_keep=1)
-        flops[name] = whole_prefill_flops(model, inputs, s.last_stats["token_counts"].tolist(), n_img)
+    # one untimed run per policy gives its peak memory and the prefill's token counts (its FLOPs)
     memory = {name: _generate_once(model, inputs, p, max(new_tokens), measure=lambda: PeakMemory(device))
               for name, p in policies.items()}
+    flops = {name: whole_prefill_flops(model, inputs, m["token_counts"], n_img) for name, m in memory.items()}
     rows = []
     for n in new_tokens:
         runs = {name: [] for name in policies}
