@@ -48,7 +48,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book book-smoke book-tiny chapter test test-unit test-books test-browser lint chromium testbed testbed-deep clean test-lmms
+.PHONY: help venv book book-smoke book-tiny chapter test test-unit test-books test-smoke test-tiny test-browser lint chromium testbed testbed-deep clean test-lmms
 
 help:
 	@sed -n '2,9s/^# //p' Makefile
@@ -106,16 +106,21 @@ chapter: venv
 
 # ------------------------------------------------------------------ tests
 # pytest exits 5 when it collects nothing: make fails on any nonzero exit, so that fails too.
-# Two streams on the two cores: the unit tests beside the book builds with their browser tests. Each
-# process runs one BLAS thread: the small models gain little from a second thread, two processes do.
-# --output-sync=line keeps each line whole; either stream failing fails the target.
+# Two jobs at a time on the two cores: the smoke book with its browser tests (the longest job) and the
+# unit tests start; the tiny-profile book with its browser tests takes whichever slot frees first.
+# Each process runs one BLAS thread: the small models gain little from a second thread, two processes
+# do. --output-sync=line keeps each line whole; any job failing fails the target.
 test: venv
 	$(MAKE) lint
-	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=line test-unit test-books
+	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=line test-smoke test-unit test-tiny
 
-test-books: venv
+test-books: test-smoke test-tiny
+
+test-smoke: venv
 	$(MAKE) book-smoke
 	$(MAKE) test-browser
+
+test-tiny: venv
 	$(MAKE) book-tiny
 	$(MAKE) test-browser VTR_BOOK_HTML=$(TINY_HTML)
 
