@@ -142,6 +142,27 @@ def test_a_method_answers_the_same_in_any_batch(smoke_testbed, name):
     assert out["differing"] == {8: 0} and out["max_logit_diff"][8] < 1e-3
 
 
+@pytest.mark.parametrize("policy", [None, "random", "batched"])
+def test_answers_read_from_the_logits_pass_are_the_answering_passes(smoke_testbed, monkeypatch, policy):
+    """The testbed answers by the argmax of its logits, so its answers come from the logits pass: the
+    same result as running `predict` in a pass of its own (random: each pass with its own copy)."""
+    from vtr.experiments.policies import policy_for
+
+    runner, test = smoke_testbed
+    chosen = {None: None, "random": lambda: policy_for(runner, test, "random", 0.25),
+              "batched": _DropWhenBatched}[policy]
+    one = F.batch_invariance(runner, test, chosen and chosen(), (1, 8, 16))
+    predicted = []
+
+    def predict(inputs):  # an answering pass of its own: the argmax word of its own forward
+        predicted.append(1)
+        return [runner.tok.vocab[i] for i in runner.logits(inputs).argmax(-1).tolist()]
+    monkeypatch.setattr(runner, "answers_from_logits", lambda logits: None)
+    monkeypatch.setattr(runner, "predict", predict)
+    two = F.batch_invariance(runner, test, chosen and chosen(), (1, 8, 16))
+    assert predicted and one == two
+
+
 def test_a_batch_dependent_policy_is_reported(smoke_testbed):
     runner, test = smoke_testbed
     out = F.batch_invariance(runner, test, _DropWhenBatched(), (1, 8, 16))

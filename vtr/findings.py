@@ -79,11 +79,13 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
     at each question's last prompt position: the first generated token's; one forward, the same
     `prune` hooks), each in its own `prune` block. Each of the two passes of each batch size runs its
     own copy of `policy` taken before any use, as a fresh evaluation would (a seeded random policy
-    replays the same draws, consumed question after question). Every batch size after the first is
-    compared with the first: {"n", "batch_sizes", "differing" (per compared size, the number of
-    questions whose answer changed), "differing_ids", "max_logit_diff" (the largest absolute
-    difference of any logit of any question)}. `patched=False` runs the model without the engine's
-    hooks at all (`policy` must then be None): the unpatched model, as a reader's own code runs it.
+    replays the same draws, consumed question after question). A runner whose answers are decided by
+    those logits (`Runner.answers_from_logits`: the testbed's argmax) answers from the logits pass,
+    which is the answering pass's forward under an identical copy of the policy. Every batch size
+    after the first is compared with the first: {"n", "batch_sizes", "differing" (per compared size,
+    the number of questions whose answer changed), "differing_ids", "max_logit_diff" (the largest
+    absolute difference of any logit of any question)}. `patched=False` runs the model without the
+    engine's hooks at all (`policy` must then be None): the unpatched model, as a reader's own code runs it.
     """
     if not patched and policy is not None:
         raise ValueError("an unpatched model runs no policy: pass policy=None with patched=False")
@@ -98,10 +100,14 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
         preds, rows = [], []
         for i in range(0, len(samples), size):
             inputs = runner.inputs(samples[i:i + size], split)
-            with _hooks(runner.model, answering, patched):
-                preds += list(runner.predict(inputs))
             with _hooks(runner.model, scoring, patched):
-                rows.append(runner.logits(inputs).float().cpu())
+                rows.append(runner.logits(inputs))
+            answered = runner.answers_from_logits(rows[-1])
+            if answered is None:
+                with _hooks(runner.model, answering, patched):
+                    answered = runner.predict(inputs)
+            preds += list(answered)
+            rows[-1] = rows[-1].float().cpu()
         answers[size], logits[size] = preds, torch.cat(rows)
     first = batch_sizes[0]
     out = {"n": len(samples), "batch_sizes": list(batch_sizes), "differing": {}, "differing_ids": {},

@@ -39,6 +39,12 @@ class Runner:
         """(B, vocabulary) next-token logits at each sample's last prompt position (one forward)."""
         return self.model(**inputs, use_cache=False, logits_to_keep=1).logits[:, -1]
 
+    def answers_from_logits(self, logits: torch.Tensor) -> list[str] | None:
+        """The answers `predict` gives for inputs whose `logits` these are, when an answer is decided by
+        those logits alone (the testbed: their argmax word), so one forward serves both; None when
+        answering takes more (greedy generation of several tokens)."""
+        return None
+
     def n_text(self, split: Split) -> int:
         """Typical number of non-vision prompt tokens of `split` (for FLOPs budgets)."""
         raise NotImplementedError

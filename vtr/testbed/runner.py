@@ -35,7 +35,10 @@ class TestbedRunner(Runner):
                 "pixel_values": pixel_values(imgs)}
 
     def predict(self, inputs: dict) -> list[str]:
-        return [self.tok.vocab[i] for i in self.logits(inputs).argmax(-1).tolist()]
+        return self.answers_from_logits(self.logits(inputs))
+
+    def answers_from_logits(self, logits: torch.Tensor) -> list[str]:
+        return [self.tok.vocab[i] for i in logits.argmax(-1).tolist()]
 
     def n_text(self, split: Split) -> int:
         """Typical number of non-vision prompt tokens (for FLOPs budgets)."""
