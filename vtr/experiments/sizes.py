@@ -42,7 +42,7 @@ SIZES: dict[str, tuple] = {
     "published_repeats": (5, 1),       # their interleaved rounds
     "published_warmup": (2, 0),        # their untimed warm-up rounds
     "published_hidden": (512, 64),     # width of the random-init LLaVA they are also timed on
-    "batch_questions": (256, 16),      # test questions of the batch-invariance comparison
+    "batch_questions": (256, 8),       # test questions of the batch-invariance comparison
     "profile_questions": (200, 16),    # val questions of the attention profile
 }
 
