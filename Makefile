@@ -106,13 +106,14 @@ chapter: venv
 
 # ------------------------------------------------------------------ tests
 # pytest exits 5 when it collects nothing: make fails on any nonzero exit, so that fails too.
-# Two jobs at a time on the two cores: the smoke book with its browser tests (the longest job) and the
-# unit tests start; the tiny-profile book with its browser tests takes whichever slot frees first.
-# Each process runs one BLAS thread: the small models gain little from a second thread, two processes
-# do. --output-sync=line keeps each line whole; any job failing fails the target.
+# Three jobs at once on the two cores, one BLAS thread per process: the smoke book with its browser
+# tests, the unit tests, the tiny-profile book with its browser tests. Sharing the cores, they end
+# about together; with two slots, one core idled for minutes while the other finished the last job.
+# (The small models gain little from a second thread; two processes do.) --output-sync=line keeps each
+# line whole; any job failing fails the target.
 test: venv
 	$(MAKE) lint
-	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=line test-smoke test-unit test-tiny
+	OMP_NUM_THREADS=1 $(MAKE) -j3 --output-sync=line test-smoke test-unit test-tiny
 
 test-books: test-smoke test-tiny
 
