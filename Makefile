@@ -48,7 +48,7 @@ export JUPYTER_PREFER_ENV_PATH := 1
 # Silence debugpy's "frozen modules" warning printed by every kernel start.
 export PYDEVD_DISABLE_FILE_VALIDATION := 1
 
-.PHONY: help venv book book-smoke book-tiny chapter test test-unit test-books test-smoke test-tiny test-browser lint chromium testbed testbed-deep clean test-lmms
+.PHONY: help venv book book-smoke book-tiny chapter test test-unit test-unit-slow test-unit-fast test-books test-smoke test-tiny test-browser lint chromium testbed testbed-deep clean test-lmms
 
 help:
 	@sed -n '2,9s/^# //p' Makefile
@@ -106,14 +106,15 @@ chapter: venv
 
 # ------------------------------------------------------------------ tests
 # pytest exits 5 when it collects nothing: make fails on any nonzero exit, so that fails too.
-# Three jobs at once on the two cores, one BLAS thread per process: the smoke book with its browser
-# tests, the unit tests, the tiny-profile book with its browser tests. Sharing the cores, they end
-# about together; with two slots, one core idled for minutes while the other finished the last job.
-# (The small models gain little from a second thread; two processes do.) --output-sync=line keeps each
-# line whole; any job failing fails the target.
+# Four jobs, two at a time on the two cores, one BLAS thread per process: the smoke book with its
+# browser tests (the longest job) and the unit tests marked slow start; the tiny-profile book with its
+# browser tests follows the slow tests, and the other unit tests (the shortest job) take whichever core
+# frees first, so neither idles for long. (Three jobs at once were slower: they contend for the cores'
+# caches. The small models gain little from a second thread; two processes do.) --output-sync=line
+# keeps each line whole; any job failing fails the target.
 test: venv
 	$(MAKE) lint
-	OMP_NUM_THREADS=1 $(MAKE) -j3 --output-sync=line test-smoke test-unit test-tiny
+	OMP_NUM_THREADS=1 $(MAKE) -j2 --output-sync=line test-smoke test-unit-slow test-tiny test-unit-fast
 
 test-books: test-smoke test-tiny
 
@@ -128,6 +129,14 @@ test-tiny: venv
 # --durations: the slowest tests in every log, where a cut of the unit-test stream starts
 test-unit: venv
 	$(PY) -m pytest -m "not browser" --durations=25
+
+# The unit tests in two jobs for `make test`: those marked slow (published architectures at their
+# width, kill and resume) and the rest.
+test-unit-slow: venv
+	$(PY) -m pytest -m "slow and not browser" --durations=10
+
+test-unit-fast: venv
+	$(PY) -m pytest -m "not slow and not browser" --durations=10
 
 # The publishing workflow, validated offline against GitHub's workflow schema (vendored in check-jsonschema);
 # the Python sources against ruff's rules in pyproject.toml.
