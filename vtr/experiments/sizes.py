@@ -14,9 +14,10 @@ from ..paths import smoke
 
 # name: (full, smoke)
 SIZES: dict[str, tuple] = {
-    "val": (None, 48),                 # validation questions the searches score on (None: the whole split)
-    "val_extra": (None, 48),           # more val questions G-Search's sequential test may add
-    "test": (None, 96),                # test questions every method is evaluated on
+    "val": (None, 32),                 # validation questions the searches score on (None: the whole split)
+    "val_extra": (None, 32),           # more val questions G-Search's sequential test may add
+    "test": (None, 72),                # test questions every method is evaluated on (smoke: a batch of
+                                       # 64 and a short one)
     "bo_iterations": (40, 6),          # P-Sigmoid's Bayesian-optimisation evaluations
     "speed_batch": (32, 8),            # batch of the speedup column of a method's record
     "speed_repeats": (3, 1),           # interleaved rounds of that speedup
