@@ -81,7 +81,9 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
     own copy of `policy` taken before any use, as a fresh evaluation would (a seeded random policy
     replays the same draws, consumed question after question). A runner whose answers are decided by
     those logits (`Runner.answers_from_logits`: the testbed's argmax) answers from the logits pass,
-    which is the answering pass's forward under an identical copy of the policy. Every batch size
+    which is the answering pass's forward under an identical copy of the policy. A runner that shares
+    images across evaluations (the testbed) runs with its memos (`Runner.feature_cache`), whose keys
+    are the batch's own tensors: a hit is what the same batch computed before. Every batch size
     after the first is compared with the first: {"n", "batch_sizes", "differing" (per compared size,
     the number of questions whose answer changed), "differing_ids", "max_logit_diff" (the largest
     absolute difference of any logit of any question)}. `patched=False` runs the model without the
@@ -100,11 +102,11 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
         preds, rows = [], []
         for i in range(0, len(samples), size):
             inputs = runner.inputs(samples[i:i + size], split)
-            with _hooks(runner.model, scoring, patched):
+            with _hooks(runner, scoring, patched):
                 rows.append(runner.logits(inputs))
             answered = runner.answers_from_logits(rows[-1])
             if answered is None:
-                with _hooks(runner.model, answering, patched):
+                with _hooks(runner, answering, patched):
                     answered = runner.predict(inputs)
             preds += list(answered)
             rows[-1] = rows[-1].float().cpu()
@@ -121,8 +123,18 @@ def batch_invariance(runner, split, policy: Policy | None = None, batch_sizes: S
     return out
 
 
-def _hooks(model, policy: Policy, patched: bool):
-    return prune(model, policy) if patched else contextlib.nullcontext()
+@contextlib.contextmanager
+def _hooks(runner, policy: Policy, patched: bool):
+    """The engine's hooks with `policy`, and for a runner that shares images across evaluations its
+    memos (`Runner.feature_cache`: keyed by the batch's own tensors, so a batch of 1 and a batch of
+    64 never share an entry, and a hit is what the same batch computed before); `patched=False`:
+    nothing at all."""
+    if not patched:
+        yield
+        return
+    memo = runner.feature_cache().attached(runner.model) if runner.shares_images else contextlib.nullcontext()
+    with prune(runner.model, policy), memo:
+        yield
 
 
 # ---------------------------------------------------------------------------- attention statistics
