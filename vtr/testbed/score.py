@@ -35,10 +35,13 @@ def with_blank(real: dict, blank: dict) -> dict:
 
 def accuracy(runner, split, batch_size: int = 64, progress: bool = True, real: dict | None = None) -> dict:
     """What `vtr testbed eval` prints: the metrics with the image and with a blank image (`with_blank`).
-    `real`: metrics with the image already computed (the book's shared unpruned run)."""
+    `real`: metrics with the image already computed (the book's shared unpruned run). With the
+    runner's image memo: every full batch of blank images is one tensor, encoded once."""
     from ..evaluation import evaluate
 
+    features = runner.feature_cache() if runner.shares_images else None
     if real is None:
-        real = evaluate(runner, split, batch_size=batch_size, progress=progress)["metrics"]
-    blank = evaluate(runner, split, batch_size=batch_size, progress=progress, blank=True)["metrics"]
+        real = evaluate(runner, split, batch_size=batch_size, progress=progress, features=features)["metrics"]
+    blank = evaluate(runner, split, batch_size=batch_size, progress=progress, blank=True,
+                     features=features)["metrics"]
     return with_blank(real, blank)
