@@ -22,14 +22,14 @@ import time
 from ...experiments import runners, store
 from ..definitions import sparsevlm_budgets
 from .methods import (CLS_SHARE, correct, cls_knee, dyvte, dyvte_routers, field_group, field_speed,
-                           field_table, gsearch, gsearch_queries, methods_speed, methods_table, timed_rows,
+                           field_table, gsearch, gsearch_queries, methods_speed, methods_table,
                            paired_difference, per_sample_correct, psigmoid, record_difference, routers_path,
                            score_sources, stored_record)
 from .model import (TARGET_FAMILY, TARGET_OVERALL, families_from_image, heldout_rows, meets_target,
                          rank_consistency, target_attention, tau_excluding_first, testbed_accuracy,
                          three_stages, training_log, vtw_sweep)
 from .later import BATCH_BUDGET, BATCH_SIZES, LATER_METHODS, attention_profile, batch_invariance
-from .speed import GENERATION_METHODS, efficiency, generation
+from .speed import GENERATION_METHODS, efficiency, generation, timed_rows
 
 BUDGETS = (0.5, 0.25, 0.125)
 # the methods tables' rows: the papers' baselines, then the methods later benchmark studies compare
@@ -92,12 +92,12 @@ __all__ = [
     "training_log", "heldout_rows", "target_attention", "rank_consistency", "tau_excluding_first",
     "vtw_sweep", "three_stages",
     # runs.methods
-    "gsearch_queries", "gsearch", "psigmoid", "methods_table", "methods_speed", "timed_rows", "field_table",
+    "gsearch_queries", "gsearch", "psigmoid", "methods_table", "methods_speed", "field_table",
     "field_speed", "field_group", "stored_record", "correct", "per_sample_correct", "score_sources",
     "CLS_SHARE", "cls_knee", "routers_path", "dyvte_routers", "dyvte", "paired_difference",
     "record_difference",
     # runs.speed
-    "efficiency", "GENERATION_METHODS", "generation",
+    "timed_rows", "efficiency", "GENERATION_METHODS", "generation",
     # runs.later
     "LATER_METHODS", "BATCH_BUDGET", "BATCH_SIZES", "batch_invariance", "attention_profile",
 ]

@@ -129,55 +129,6 @@ def methods_speed(model: str | None = None) -> dict:
     return R.cached(R.named("methods_speed", model), compute)
 
 
-def timed_rows(runner, inputs: dict, chosen: dict, model: str, group: str) -> list[dict]:
-    """`vtr.timing.prefill_policies` rows of one row group (`chosen`: method -> policy), each
-    policy timed once per build and model: a policy whose `Policy.identity` (its plan and selection
-    rule) was timed before, in this group or an earlier one, shows that row, named for its method,
-    with `timed_as` (the method and group it was timed as). The rows are kept in the results folder
-    ("prefill_rows.jsonl", keyed by model, identity, batch, rounds and warm-up), so the methods and
-    field tables and a resumed build share them. A policy without an identity is timed on its own
-    row."""
-    from ... import journal, timing
-
-    repeats, warmup = size("table_speed_repeats"), size("table_speed_warmup")
-
-    def key_of(policy):
-        identity = policy.identity()
-        if identity is None:
-            return None
-        return json.dumps({"model": model, "identity": identity, "batch": len(inputs["input_ids"]),
-                           "repeats": repeats, "warmup": warmup}, sort_keys=True)
-
-    path = store.store_path("prefill_rows")
-    known = {r["key"]: r for r in journal.read(path)} if path.exists() else {}
-    keys = {name: key_of(p) for name, p in chosen.items()}
-    todo, first = {}, {}
-    for name, p in chosen.items():
-        k = keys[name]
-        if k is None or (k not in known and k not in first):
-            todo[name] = p
-            if k is not None:
-                first[k] = name
-    timed = {r["name"]: r for r in timing.prefill_policies(runner.model, inputs, todo, repeats=repeats,
-                                                           warmup=warmup)} if todo else {}
-    fresh = [{"key": keys[n], "row": r, "group": group} for n, r in timed.items() if keys[n] is not None]
-    if fresh:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        journal.append(path, fresh)
-        known.update({f["key"]: f for f in fresh})
-    rows = []
-    for name in chosen:
-        k = keys[name]
-        if name in timed:
-            rows.append(timed[name])
-        elif k in first:  # a method of this group with another method's plan and rule
-            rows.append({**timed[first[k]], "name": name, "timed_as": f"{first[k]} ({group})"})
-        else:
-            was = known[k]
-            rows.append({**was["row"], "name": name, "timed_as": f"{was['row']['name']} ({was['group']})"})
-    return rows
-
-
 def _field_psigmoid(budget: float, model: str):
     """P-Sigmoid's search at a field budget, or None where no plan meets it (the table says so)."""
     model = model or R.first_model()
